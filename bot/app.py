@@ -1,0 +1,131 @@
+"""Wiring and lifecycle: the store, the poller, the sender and the Telegram application.
+
+Everything is built here from `Settings` and passed down; nothing lives in module globals,
+so tests can run several bots in one process and later versions can run several processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot.config import Settings
+from bot.core.aliases import AliasTable
+from bot.delivery.sender import Sender
+from bot.ingest import IndexCache, Ingestor
+from bot.sources.fetch import Fetcher
+from bot.sources.opml import bundled_catalogue, read_opml
+from bot.store import queries
+from bot.store.db import Store, describe
+from bot.store.models import utcnow
+from bot.telegram.commands import Commands
+
+log = logging.getLogger(__name__)
+
+POLL_CONCURRENCY = 8
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class Poller:
+    """Each tick, polls every source whose interval has passed, a few at a time."""
+
+    def __init__(self, store: Store, ingestor: Ingestor, interval: timedelta) -> None:
+        self._store = store
+        self._ingestor = ingestor
+        self._interval = interval
+        self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def tick(self) -> None:
+        async with self._store.transaction() as session:
+            due = await queries.due_source_ids(session, utcnow(), self._interval)
+        await asyncio.gather(*(self._poll(source_id) for source_id in due))
+
+    async def _poll(self, source_id: int) -> None:
+        async with self._slots:
+            try:
+                await self._ingestor.poll(source_id)
+            except Exception:  # one broken source must not stop the round
+                log.exception("polling source %s failed", source_id)
+
+
+async def load_operator_sources(store: Store, settings: Settings) -> int:
+    """Make the OPML file (or the bundled catalogue) the operator's source list."""
+    path = settings.sources or bundled_catalogue()
+    feeds = read_opml(path)
+    async with store.transaction() as session:
+        await queries.sync_operator_sources(session, [(f.url, f.title) for f in feeds])
+    return len(feeds)
+
+
+def build_application(settings: Settings) -> Application:
+    return (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .build()
+    )
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("handling an update failed", exc_info=context.error)
+
+
+async def run(settings: Settings) -> None:
+    """Run the bot until SIGTERM or SIGINT, then stop every part cleanly."""
+    store = Store(settings.database_url)
+    await store.migrate()
+    count = await load_operator_sources(store, settings)
+    log.info("database %s ready; %d operator sources", describe(settings.database_url), count)
+
+    fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
+    ingestor = Ingestor(store, fetcher, IndexCache(store, AliasTable.load()))
+    application = build_application(settings)
+    commands = Commands(store, AliasTable.load(), ingestor, settings.allow_private_networks)
+    commands.register(application)
+    application.add_error_handler(_log_error)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    poller = Poller(store, ingestor, timedelta(seconds=settings.poll_interval))
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        poller.tick,
+        "interval",
+        seconds=min(settings.poll_interval, 10),
+        next_run_time=utcnow(),
+        max_instances=1,
+        coalesce=True,
+        id="poll",
+    )
+    sender = Sender(store, application.bot)
+    try:
+        async with application:
+            await application.bot.set_my_commands(commands.menu())
+            await application.start()
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            log.info("newsbot is running as @%s", application.bot.username)
+            scheduler.start()
+            delivering = asyncio.create_task(sender.run(ingestor.wake), name="sender")
+            await stop.wait()
+            log.info("stopping")
+            scheduler.shutdown(wait=False)
+            delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
+            await asyncio.wait_for(application.updater.stop(), SHUTDOWN_GRACE_SECONDS)
+            await application.stop()
+    finally:
+        await fetcher.aclose()
+        await store.close()
+    log.info("stopped")

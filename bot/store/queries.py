@@ -1,0 +1,350 @@
+"""Every read and write the bot makes, as small functions over one session.
+
+Callers own the transaction (`Store.transaction()`), so a sequence of these commits
+together: ingest stores an article, its keys and its outbox rows in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.article import Article as ArticleValue
+from bot.core.tags import Tag
+from bot.store.models import Article, Chat, ChatSource, Delivery, Follow, Source, StoryKey, utcnow
+
+
+async def _insert_ignoring_conflicts(
+    session: AsyncSession, model: type, rows: Sequence[dict[str, object]]
+) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on both dialects; returns how many rows went in."""
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(model).on_conflict_do_nothing()
+    primary_key = list(model.__table__.primary_key.columns)
+    inserted = await session.execute(statement.returning(*primary_key), list(rows))
+    return len(inserted.all())
+
+
+# --- chats and follows -------------------------------------------------------------------
+
+
+async def touch_chat(
+    session: AsyncSession, chat_id: int, chat_type: str, title: str | None
+) -> None:
+    """Record a chat we heard from; hearing from it also makes it active again."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        session.add(Chat(id=chat_id, type=chat_type, title=title, active=True))
+        await session.flush()
+    else:
+        chat.type, chat.title, chat.active = chat_type, title, True
+
+
+async def follow(session: AsyncSession, chat_id: int, tags: Iterable[Tag]) -> list[Tag]:
+    """Add tags to a chat; returns the ones that were new to it."""
+    tags = list(tags)
+    existing = set(
+        await session.scalars(
+            select(Follow.tag_key).where(
+                Follow.chat_id == chat_id, Follow.tag_key.in_([t.key for t in tags])
+            )
+        )
+    )
+    added = [t for t in tags if t.key not in existing]
+    now = utcnow()
+    await _insert_ignoring_conflicts(
+        session,
+        Follow,
+        [
+            {"chat_id": chat_id, "tag_key": t.key, "tag_name": t.name, "created_at": now}
+            for t in added
+        ],
+    )
+    return added
+
+
+async def unfollow(session: AsyncSession, chat_id: int, keys: Iterable[str]) -> set[str]:
+    """Remove tags from a chat; returns the keys it really followed."""
+    keys = set(keys)
+    removed = set(
+        await session.scalars(
+            delete(Follow)
+            .where(Follow.chat_id == chat_id, Follow.tag_key.in_(keys))
+            .returning(Follow.tag_key)
+        )
+    )
+    return removed
+
+
+async def chat_follows(session: AsyncSession, chat_id: int) -> list[Follow]:
+    return list(
+        await session.scalars(select(Follow).where(Follow.chat_id == chat_id).order_by(Follow.id))
+    )
+
+
+async def follow_fingerprint(session: AsyncSession) -> tuple[int, int]:
+    """(count, max id) of all follows: changes whenever a follow is added or removed."""
+    row = (await session.execute(select(func.count(Follow.id), func.max(Follow.id)))).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+async def followed_tags(session: AsyncSession) -> list[tuple[str, str]]:
+    """Each distinct followed tag key with one of the names it was typed as."""
+    rows = await session.execute(
+        select(Follow.tag_key, func.min(Follow.tag_name)).group_by(Follow.tag_key)
+    )
+    return [(key, name) for key, name in rows]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    chat_id: int
+    tag_name: str
+
+
+async def recipients(
+    session: AsyncSession, tag_keys: Iterable[str], source: Source, seen_at: datetime
+) -> list[Recipient]:
+    """Chats that followed one of these tags before the story was first seen.
+
+    An operator's source speaks to every chat; a chat's own source only to chats that added it.
+    """
+    query = select(Follow.chat_id, Follow.tag_name).where(
+        Follow.tag_key.in_(list(tag_keys)), Follow.created_at <= seen_at
+    )
+    if not source.operator:
+        query = query.where(
+            Follow.chat_id.in_(select(ChatSource.chat_id).where(ChatSource.source_id == source.id))
+        )
+    rows = await session.execute(query.order_by(Follow.id))
+    return [Recipient(chat_id, name) for chat_id, name in rows]
+
+
+# --- sources ----------------------------------------------------------------------------
+
+
+async def sync_operator_sources(session: AsyncSession, feeds: Iterable[tuple[str, str]]) -> None:
+    """Make the operator's list (url, title) the set of operator sources, keeping state."""
+    feeds = dict(feeds)
+    await session.execute(
+        update(Source).where(Source.operator, Source.url.not_in(list(feeds))).values(operator=False)
+    )
+    known = {
+        s.url: s for s in await session.scalars(select(Source).where(Source.url.in_(list(feeds))))
+    }
+    for url, title in feeds.items():
+        if url in known:
+            known[url].operator = True
+        else:
+            session.add(Source(url=url, title=title, operator=True))
+    await session.flush()
+
+
+async def add_chat_source(session: AsyncSession, chat_id: int, url: str, title: str) -> bool:
+    """Link a source to a chat (creating the source); False when the chat already had it."""
+    source = await source_by_url(session, url)
+    if source is None:
+        source = Source(url=url, title=title, operator=False)
+        session.add(source)
+        await session.flush()
+    return bool(
+        await _insert_ignoring_conflicts(
+            session,
+            ChatSource,
+            [{"chat_id": chat_id, "source_id": source.id, "created_at": utcnow()}],
+        )
+    )
+
+
+async def source_by_url(session: AsyncSession, url: str) -> Source | None:
+    return await session.scalar(select(Source).where(Source.url == url))
+
+
+async def chat_sources(session: AsyncSession, chat_id: int) -> list[Source]:
+    return list(
+        await session.scalars(
+            select(Source)
+            .join(ChatSource, ChatSource.source_id == Source.id)
+            .where(ChatSource.chat_id == chat_id)
+            .order_by(Source.id)
+        )
+    )
+
+
+# --- stories ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownStory:
+    article_id: int
+    source_id: int | None
+    first_seen_at: datetime
+
+
+async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str, KnownStory]:
+    """Which of these story keys are already stored, and as which story."""
+    keys = list(set(keys))
+    found: dict[str, KnownStory] = {}
+    for start in range(0, len(keys), 500):
+        rows = await session.execute(
+            select(StoryKey.key, Article.id, Article.source_id, Article.first_seen_at)
+            .join(Article, Article.id == StoryKey.article_id)
+            .where(StoryKey.key.in_(keys[start : start + 500]))
+        )
+        for key, article_id, source_id, seen in rows:
+            found[key] = KnownStory(article_id, source_id, seen)
+    return found
+
+
+async def insert_article(
+    session: AsyncSession, source_id: int, article: ArticleValue, keys: Sequence[str], now: datetime
+) -> int:
+    """Store a new story under all its keys; returns its id."""
+    row = Article(
+        source_id=source_id,
+        guid=article.guid,
+        link=article.link,
+        title=article.title,
+        summary=article.summary,
+        content=article.content,
+        categories=list(article.categories),
+        published_at=article.published,
+        first_seen_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    session.add_all(StoryKey(key=key, article_id=row.id) for key in keys)
+    await session.flush()
+    return row.id
+
+
+async def recent_articles(session: AsyncSession, limit: int) -> list[Article]:
+    return list(
+        await session.scalars(
+            select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc()).limit(limit)
+        )
+    )
+
+
+# --- the outbox -------------------------------------------------------------------------
+
+
+async def enqueue(
+    session: AsyncSession, article_id: int, tags_by_chat: dict[int, list[str]]
+) -> int:
+    """Queue one alert per chat; a (chat, article) pair already queued is left alone."""
+    now = utcnow()
+    rows = [
+        {
+            "chat_id": chat_id,
+            "article_id": article_id,
+            "tags": tags,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+        for chat_id, tags in tags_by_chat.items()
+    ]
+    return await _insert_ignoring_conflicts(session, Delivery, rows)
+
+
+@dataclass(frozen=True)
+class Due:
+    delivery_id: int
+    chat_id: int
+    tags: list[str]
+    article: Article
+    source_title: str
+
+
+async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
+    """Unsent alerts whose time has come, for active chats, oldest story first."""
+    rows = await session.execute(
+        select(Delivery, Article, Source.title)
+        .join(Article, Article.id == Delivery.article_id)
+        .join(Chat, Chat.id == Delivery.chat_id)
+        .outerjoin(Source, Source.id == Article.source_id)
+        .where(Delivery.sent_at.is_(None), Delivery.next_attempt_at <= now, Chat.active)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    return [Due(d.id, d.chat_id, list(d.tags), a, title or "") for d, a, title in rows]
+
+
+async def mark_sent(session: AsyncSession, delivery_id: int) -> None:
+    await session.execute(
+        update(Delivery).where(Delivery.id == delivery_id).values(sent_at=utcnow(), last_error=None)
+    )
+
+
+async def postpone(session: AsyncSession, delivery_id: int, until: datetime, error: str) -> None:
+    """Try this alert again later; it is never dropped."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(next_attempt_at=until, attempts=Delivery.attempts + 1, last_error=error[:1000])
+    )
+
+
+async def postpone_chat(session: AsyncSession, chat_id: int, until: datetime, error: str) -> None:
+    """Hold every pending alert of a chat (Telegram asked us to wait for that chat)."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None))
+        .values(next_attempt_at=until, last_error=error[:1000])
+    )
+
+
+async def deactivate_chat(session: AsyncSession, chat_id: int) -> None:
+    """Stop sending to a chat that blocked or removed the bot; its tags and alerts wait."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(active=False))
+
+
+async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
+    """A group became a supergroup: its follows, sources and pending alerts move along."""
+    if await session.get(Chat, new_id) is None:
+        await session.execute(
+            update(Chat).where(Chat.id == old_id).values(id=new_id, type="supergroup")
+        )
+        return
+    # Both ids are known: move what the new one lacks, then drop the old chat.
+    for model, key in (
+        (Follow, Follow.tag_key),
+        (ChatSource, ChatSource.source_id),
+        (Delivery, Delivery.article_id),
+    ):
+        taken = select(key).where(model.chat_id == new_id)
+        await session.execute(
+            update(model).where(model.chat_id == old_id, key.not_in(taken)).values(chat_id=new_id)
+        )
+    await session.execute(delete(Chat).where(Chat.id == old_id))
+
+
+async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int) -> None:
+    await session.execute(
+        delete(ChatSource).where(ChatSource.chat_id == chat_id, ChatSource.source_id == source_id)
+    )
+
+
+async def due_source_ids(session: AsyncSession, now: datetime, interval: timedelta) -> list[int]:
+    """Needed sources not polled within the last interval, longest-waiting first."""
+    linked = select(ChatSource.source_id)
+    return list(
+        await session.scalars(
+            select(Source.id)
+            .where(
+                or_(Source.operator, Source.id.in_(linked)),
+                or_(Source.last_polled_at.is_(None), Source.last_polled_at <= now - interval),
+            )
+            .order_by(Source.last_polled_at.is_not(None), Source.last_polled_at, Source.id)
+        )
+    )
