@@ -1,0 +1,85 @@
+"""Settings read the documented names; logs never carry the token."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError, load_settings
+from bot.logs import setup_logging
+
+TOKEN = "123456:SECRET-token-value"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No .env from the checkout and no settings from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_API_URL",
+        "DATABASE_URL",
+        "SOURCES",
+        "POLL_INTERVAL",
+        "ALLOW_PRIVATE_NETWORKS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_and_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081/")
+    monkeypatch.setenv("POLL_INTERVAL", "1")
+    monkeypatch.setenv("ALLOW_PRIVATE_NETWORKS", "true")
+    settings = load_settings()
+    assert settings.token == TOKEN
+    assert settings.telegram_api_url == "http://127.0.0.1:8081"
+    assert settings.database_url == "sqlite+aiosqlite:///newsbot.db"
+    assert settings.poll_interval == 1
+    assert settings.allow_private_networks is True
+    assert TOKEN not in repr(settings)
+
+
+def test_dotenv_in_working_directory_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nPOLL_INTERVAL=42\n")
+    settings = load_settings()
+    assert (settings.token, settings.poll_interval) == (TOKEN, 42)
+
+
+def test_missing_token_is_a_plain_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN is not set"):
+        _ = load_settings().token
+    assert main(["run"]) == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLL_INTERVAL", "0")
+    with pytest.raises(ConfigError, match="POLL_INTERVAL"):
+        load_settings()
+
+
+def test_token_is_redacted_from_messages_and_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging([TOKEN])
+    log = logging.getLogger("newsbot.test")
+    log.info("GET https://api.telegram.org/bot%s/getMe", TOKEN)
+    try:
+        raise RuntimeError(f"failed calling /bot{TOKEN}/sendMessage")
+    except RuntimeError:
+        log.exception("boom")
+    logging.getLogger("httpx").info("HTTP Request: POST /bot%s/getUpdates", TOKEN)
+    err = capsys.readouterr().err
+    assert TOKEN not in err
+    assert err.count("[REDACTED]") >= 2
+    assert "getUpdates" not in err  # httpx's request log is silenced
+
+
+def test_db_upgrade_needs_no_token(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert main(["db", "upgrade"]) == 0
+    assert (tmp_path / "x.db").exists()
+    assert "up to date" in capsys.readouterr().out
