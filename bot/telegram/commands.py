@@ -117,7 +117,7 @@ class Commands:
             added = await queries.follow(session, update.effective_chat.id, tags)
         added_keys = {t.key for t in added}
         already = [t for t in tags if t.key not in added_keys]
-        await _reply(update, texts.followed(added, already, errors))
+        await _reply(update, texts.followed(added, already, errors, self.aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         names = split_tags(command_argument(update.effective_message))
@@ -139,7 +139,9 @@ class Commands:
         async with self.store.transaction() as session:
             follows = await queries.chat_follows(session, update.effective_chat.id)
         tags, _errors = self._parse_tags([f.tag_name for f in follows])
-        await _reply(update, texts.tag_list(tags) if tags else escape(texts.NOTHING_FOLLOWED))
+        await _reply(
+            update, texts.tag_list(tags, self.aliases) if tags else escape(texts.NOTHING_FOLLOWED)
+        )
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)

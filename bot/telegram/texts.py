@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.core.aliases import AliasTable
 from bot.core.tags import Tag
 
 HELP = (
@@ -39,19 +40,19 @@ ADDSOURCE_USAGE = "Give me a feed address, for example: /addsource https://examp
 NOTHING_FOLLOWED = "This chat follows no tags yet. Try /follow KIDA"
 
 
-def describe_tag(tag: Tag) -> str:
-    """How a tag was understood: its name and what else it will match."""
-    others = [term for term in tag.terms if term != tag.key]
+def describe_tag(tag: Tag, aliases: AliasTable) -> str:
+    """How a tag was understood: its name and the other names it will match."""
+    others = aliases.expand(tag.name)[1:]
     line = f"<b>{escape(tag.name)}</b>"
     if others:
         line += " (also matches: " + ", ".join(escape(t) for t in others) + ")"
     return line
 
 
-def followed(added: list[Tag], already: list[Tag], errors: list[str]) -> str:
+def followed(added: list[Tag], already: list[Tag], errors: list[str], aliases: AliasTable) -> str:
     parts = []
     if added:
-        parts.append("Now following:\n" + "\n".join("• " + describe_tag(t) for t in added))
+        parts.append("Now following:\n" + "\n".join("• " + describe_tag(t, aliases) for t in added))
         parts.append("New articles that match will be posted here.")
     if already:
         parts.append("Already followed: " + ", ".join(escape(t.name) for t in already))
@@ -68,8 +69,8 @@ def unfollowed(removed: list[str], missing: list[str]) -> str:
     return "\n".join(parts)
 
 
-def tag_list(tags: list[Tag]) -> str:
-    return "This chat follows:\n" + "\n".join("• " + describe_tag(t) for t in tags)
+def tag_list(tags: list[Tag], aliases: AliasTable) -> str:
+    return "This chat follows:\n" + "\n".join("• " + describe_tag(t, aliases) for t in tags)
 
 
 def unknown_command(command: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -44,7 +45,7 @@ async def test_fingerprint_changes_on_every_follow_change(store: Store) -> None:
         async with store.transaction() as session:
             await step(session)
             seen.append(await queries.follow_fingerprint(session))
-    assert all(a != b for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(seen))
     assert seen[1] != seen[3]  # same count, different set: NATO came back under a new id
 
 

@@ -1,0 +1,216 @@
+"""Download feeds over HTTP without ever raising for network trouble.
+
+The scheduler polls hundreds of feeds; one dead site must cost a log line, not a crash, so
+every problem comes back as `FetchResult.error`. Redirects are followed here rather than by
+httpx so that each hop of an untrusted URL goes through the private-network guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from urllib.parse import urljoin
+
+import httpx
+
+from bot.sources.guard import UnsafeURLError, check_public, check_url
+
+DEFAULT_USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+_PERMANENT = frozenset({301, 308})
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch produced: a body, a 304, or a short human-readable `error`."""
+
+    url: str  # the final URL, after redirects
+    status: int  # 0 when no HTTP response was received
+    content: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None  # where 301/308 hops from the start moved the feed
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def ok(self) -> bool:
+        """True when `content` holds a fresh body (a 304 is not ok: there is nothing to parse)."""
+        return self.error is None and 200 <= self.status < 300
+
+
+class Fetcher:
+    """Shares one httpx client across fetches; use as `async with Fetcher() as fetcher:`.
+
+    `timeout` bounds each whole fetch, redirects and body included, even with a client
+    passed in; `allow_private_networks` turns the guard off for every URL (local testing).
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        allow_private_networks: bool = False,
+        max_bytes: int = 10 * 1024 * 1024,
+        timeout: float = 20.0,
+        max_redirects: int = 5,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(follow_redirects=False, timeout=timeout)
+        self._allow_private_networks = allow_private_networks
+        self._max_bytes = max_bytes
+        self._timeout = timeout
+        self._max_redirects = max_redirects
+        self._user_agent = user_agent
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = False,
+    ) -> FetchResult:
+        """GET `url` (conditionally when validators are given); never raises for I/O trouble.
+
+        `trusted` skips the private-network check, for URLs the operator configured.
+        """
+        headers = {"User-Agent": self._user_agent, "Accept": ACCEPT}
+        # Validators come from earlier responses; a non-ASCII one (a broken server) cannot be
+        # sent back as a header, so it is dropped and the fetch is simply unconditional.
+        if etag and etag.isascii():
+            headers["If-None-Match"] = etag
+        if last_modified and last_modified.isascii():
+            headers["If-Modified-Since"] = last_modified
+        guarded = not (trusted or self._allow_private_networks)
+        try:
+            # One deadline for the whole exchange: httpx's timeouts are per read, so a server
+            # dripping a byte at a time would otherwise never time out.
+            async with asyncio.timeout(self._timeout):
+                return await self._follow(url, headers, guarded, etag, last_modified)
+        except (TimeoutError, httpx.TimeoutException):
+            return FetchResult(url=url, status=0, error=f"timed out after {self._timeout:g} s")
+        except UnsafeURLError as exc:
+            return FetchResult(url=url, status=0, error=f"refused: {exc}")
+        except httpx.InvalidURL as exc:
+            return FetchResult(url=url, status=0, error=f"refused: invalid address ({exc})")
+        except httpx.HTTPError as exc:
+            return FetchResult(url=url, status=0, error=_describe(exc))
+
+    async def _follow(
+        self,
+        url: str,
+        headers: dict[str, str],
+        guarded: bool,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        """Walk the redirect chain by hand, guarding every hop, and read the final answer."""
+        permanent: str | None = None
+        all_permanent = True
+        for _ in range(self._max_redirects + 1):
+            request = self._client.build_request("GET", check_url(url), headers=headers)
+            url = str(request.url)  # guard the URL exactly as httpx will connect to it
+            if guarded:
+                await check_public(url)
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+            try:
+                if response.has_redirect_location:  # not is_redirect: that includes 304
+                    url = urljoin(url, response.headers["location"])
+                    all_permanent = all_permanent and response.status_code in _PERMANENT
+                    if all_permanent:
+                        permanent = url
+                    continue
+                return await self._result(response, url, permanent, etag, last_modified)
+            finally:
+                await response.aclose()
+        return FetchResult(
+            url=url,
+            status=0,
+            permanent_redirect=permanent,
+            error=f"too many redirects (more than {self._max_redirects})",
+        )
+
+    async def _result(
+        self,
+        response: httpx.Response,
+        url: str,
+        permanent: str | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        """Turn the final response into a FetchResult, reading the body only when it is a 2xx."""
+        status = response.status_code
+        result = FetchResult(
+            url=url,
+            status=status,
+            # A 304 may omit the validators; the ones we sent are still the current ones.
+            etag=response.headers.get("etag") or (etag if status == 304 else None),
+            last_modified=response.headers.get("last-modified")
+            or (last_modified if status == 304 else None),
+            permanent_redirect=permanent,
+            headers=dict(response.headers),
+        )
+        if status == 304:
+            return result
+        if not 200 <= status < 300:
+            return replace(result, error=f"HTTP {status} {response.reason_phrase}".rstrip())
+        too_big = f"response larger than {_size(self._max_bytes)}"
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            return replace(result, error=too_big)
+        chunks: list[bytes] = []
+        size = 0
+        # Counted after gzip decoding, so a compression bomb hits the cap too.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                return replace(result, error=too_big)
+            chunks.append(chunk)
+        return replace(result, content=b"".join(chunks))
+
+    async def aclose(self) -> None:
+        """Close the client if this Fetcher created it; a client passed in stays open."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """A short reason for a transport failure, without httpx's class names."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect ({detail})"
+    if isinstance(exc, httpx.DecodingError):
+        return f"could not decode the response ({detail})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke the HTTP exchange ({detail})"
+    return f"network error ({detail})"
+
+
+def _size(n: int) -> str:
+    """10485760 -> "10 MB", 100000 -> "97.7 KB"; tiny caps (tests) stay in bytes."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= scale:
+            return f"{round(n / scale, 1):g} {unit}"
+    return f"{n} bytes"
