@@ -117,7 +117,8 @@ class Ingestor:
         self, source: Source, articles: list[Article], index: TagIndex, result: FetchResult
     ) -> tuple[int, int]:
         now = utcnow()
-        keyed = [(article, story_keys(article, source.url)) for article in articles]
+        # An item with no link, guid or title cannot be recognised again: never alert it.
+        keyed = [(a, keys) for a in articles if (keys := story_keys(a, source.url))]
         new = queued = 0
         async with self._store.transaction() as session:
             source = await session.get(Source, source.id)

@@ -11,18 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from selectolax.lexbor import LexborHTMLParser
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-)
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.core.article import Article
 from bot.core.formatting import format_alert
@@ -42,6 +38,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 def to_value(row: ArticleRow) -> Article:
+    """The stored story as the core's plain value."""
     return Article(
         title=row.title,
         link=row.link,
@@ -51,6 +48,14 @@ def to_value(row: ArticleRow) -> Article:
         categories=tuple(row.categories or ()),
         published=row.published_at,
     )
+
+
+def _retry_after(exc: RetryAfter) -> timedelta:
+    """`retry_after` as a timedelta, whichever of PTB's two representations is active."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB warns that the int form will become timedelta
+        value = exc.retry_after
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)
 
 
 class Sender:
@@ -93,40 +98,31 @@ class Sender:
         return sent
 
     async def _deliver(self, item: queries.Due) -> bool:
+        """Send one alert and record the outcome; False when it has to wait."""
         text = format_alert(to_value(item.article), source_name=item.source_title, tags=item.tags)
         try:
             await self._send(item.chat_id, text)
         except RetryAfter as exc:
-            wait = (
-                exc.retry_after
-                if isinstance(exc.retry_after, timedelta)
-                else timedelta(seconds=exc.retry_after)
-            )
-            await self._in_tx(
-                queries.postpone_chat, item.chat_id, utcnow() + wait, "429: retry after"
-            )
-            return False
+            until = utcnow() + _retry_after(exc)
+            await self._write(queries.postpone_chat, item.chat_id, until, "429 Too Many Requests")
         except ChatMigrated as exc:
-            log.info(
-                "chat %s became %s; moving its follows and alerts", item.chat_id, exc.new_chat_id
-            )
-            await self._in_tx(queries.migrate_chat, item.chat_id, exc.new_chat_id)
-            return False
+            log.info("chat %s is now %s; moving its tags and alerts", item.chat_id, exc.new_chat_id)
+            await self._write(queries.migrate_chat, item.chat_id, exc.new_chat_id)
         except Forbidden as exc:
             log.info("chat %s cannot receive (%s); holding its alerts", item.chat_id, exc.message)
-            await self._in_tx(queries.deactivate_chat, item.chat_id)
-            return False
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                await self._in_tx(queries.deactivate_chat, item.chat_id)
-                return False
-            await self._retry_later(item, exc)
-            return False
-        except (NetworkError, TelegramError) as exc:
-            await self._retry_later(item, exc)
-            return False
-        await self._in_tx(queries.mark_sent, item.delivery_id)
-        return True
+            await self._write(queries.deactivate_chat, item.chat_id)
+        except TelegramError as exc:  # network errors, timeouts, 5xx, other 400s
+            if isinstance(exc, BadRequest) and "chat not found" in exc.message.lower():
+                log.info("chat %s is gone; holding its alerts", item.chat_id)
+                await self._write(queries.deactivate_chat, item.chat_id)
+            else:
+                log.warning("alert %s failed (%s); will retry", item.delivery_id, exc)
+                until = utcnow() + backoff(item.attempts)
+                await self._write(queries.postpone, item.delivery_id, until, str(exc))
+        else:
+            await self._write(queries.mark_sent, item.delivery_id)
+            return True
+        return False
 
     async def _send(self, chat_id: int, text: str) -> None:
         try:
@@ -139,29 +135,10 @@ class Sender:
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
                 raise
-            log.warning(
-                "Telegram refused the HTML of an alert (%s); sending it as plain text", exc.message
-            )
-            await self._bot.send_message(chat_id, _plain(text))
+            log.warning("Telegram refused an alert's HTML (%s); sending plain text", exc.message)
+            await self._bot.send_message(chat_id, LexborHTMLParser(text).text(separator=""))
 
-    async def _retry_later(self, item: queries.Due, exc: Exception) -> None:
+    async def _write(self, change: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Apply one outbox or chat change in its own transaction."""
         async with self._store.transaction() as session:
-            row = await session.get(queries.Delivery, item.delivery_id)
-            attempts = row.attempts if row else 0
-            await queries.postpone(
-                session, item.delivery_id, utcnow() + backoff(attempts), str(exc)
-            )
-        log.warning(
-            "alert %s to chat %s failed (%s); will retry", item.delivery_id, item.chat_id, exc
-        )
-
-    async def _in_tx(self, fn, *args) -> None:
-        async with self._store.transaction() as session:
-            await fn(session, *args)
-
-
-def _plain(html_text: str) -> str:
-    """The alert without markup, for when Telegram will not parse our HTML."""
-    from selectolax.parser import HTMLParser
-
-    return HTMLParser(html_text).text(separator="") or html_text
+            await change(session, *args)

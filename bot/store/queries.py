@@ -262,6 +262,7 @@ class Due:
     delivery_id: int
     chat_id: int
     tags: list[str]
+    attempts: int
     article: Article
     source_title: str
 
@@ -277,7 +278,7 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
         .order_by(Delivery.id)
         .limit(limit)
     )
-    return [Due(d.id, d.chat_id, list(d.tags), a, title or "") for d, a, title in rows]
+    return [Due(d.id, d.chat_id, list(d.tags), d.attempts, a, title or "") for d, a, title in rows]
 
 
 async def mark_sent(session: AsyncSession, delivery_id: int) -> None:

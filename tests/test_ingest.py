@@ -1,0 +1,151 @@
+"""One poll of one source, through the real fetcher, parser, matcher and store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.aliases import AliasTable
+from bot.core.tags import make_tag
+from bot.ingest import IndexCache, Ingestor
+from bot.sources.fetch import Fetcher
+from bot.store import queries
+from bot.store.db import Store
+from bot.store.models import Delivery, Source
+from tests.fakes.feed_server import FeedServer, rss
+
+ALIASES = AliasTable.load()
+GROUP, OTHER = -100, -200
+FULL_NAME = {
+    "title": "Defense exports",
+    "link": "https://herald.example/a?ud=1",
+    "guid": "herald-1",
+    "description": "said an analyst at the Korea Institute for Defense Analyses",
+}
+UNRELATED = {"title": "Weather", "link": "https://herald.example/w", "description": "Rain."}
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def ingestor(store: Store) -> AsyncIterator[Ingestor]:
+    """An ingestor whose chat sources may live on 127.0.0.1, where the feed server is."""
+    async with Fetcher(allow_private_networks=True) as fetcher:
+        yield Ingestor(store, fetcher, IndexCache(store, ALIASES))
+
+
+async def _setup(store: Store, feeds: FeedServer, *paths: str) -> list[int]:
+    async with store.transaction() as session:
+        for chat in (GROUP, OTHER):
+            await queries.touch_chat(session, chat, "supergroup", None)
+        await queries.follow(session, GROUP, [make_tag("KIDA", ALIASES)])
+        await queries.sync_operator_sources(session, [(feeds.url(p), p) for p in paths])
+        return [(await queries.source_by_url(session, feeds.url(p))).id for p in paths]
+
+
+async def _outbox(store: Store) -> list[tuple[int, list[str]]]:
+    async with store.transaction() as session:
+        return [(d.chat_id, d.tags) for d in await session.scalars(select(Delivery))]
+
+
+async def test_first_poll_learns_then_new_matches_are_queued_once(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/a.xml", rss([FULL_NAME]))
+    [source] = await _setup(store, feeds, "/a.xml")
+    first = await ingestor.poll(source)
+    assert (first.new_articles, first.queued) == (1, 0)  # existing items never flood a chat
+
+    second_story = {**FULL_NAME, "link": "https://herald.example/b", "guid": "herald-2"}
+    feeds.set_feed("/a.xml", rss([FULL_NAME, second_story, UNRELATED]))
+    report = await ingestor.poll(source)
+    assert (report.new_articles, report.queued) == (2, 1)
+    assert ingestor.wake.is_set()
+    assert await _outbox(store) == [(GROUP, ["KIDA"])]
+
+    again = await ingestor.poll(source)
+    assert again.not_modified  # conditional GET: the feed server answered 304
+    feeds.set_feed("/a.xml", rss([second_story, FULL_NAME]), etag=None)
+    assert (await ingestor.poll(source)).queued == 0
+    assert len(await _outbox(store)) == 1
+
+
+async def test_same_story_through_a_second_feed_is_one_story(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/a.xml", rss([]))
+    feeds.set_feed("/b.xml", rss([]))
+    a, b = await _setup(store, feeds, "/a.xml", "/b.xml")
+    await ingestor.poll(a)
+    await ingestor.poll(b)
+    feeds.set_feed("/a.xml", rss([FULL_NAME]))
+    copy = {**FULL_NAME, "link": FULL_NAME["link"] + "&utm_source=rss#top", "guid": "agg-9"}
+    feeds.set_feed("/b.xml", rss([copy]))
+    assert (await ingestor.poll(a)).queued == 1
+    report = await ingestor.poll(b)
+    assert (report.new_articles, report.queued) == (0, 0)
+    assert len(await _outbox(store)) == 1
+
+
+async def test_a_chats_own_source_alerts_only_that_chat(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/own.xml", rss([]))
+    await _setup(store, feeds)
+    async with store.transaction() as session:
+        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
+        await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
+        source = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
+    await ingestor.poll(source)
+    feeds.set_feed("/own.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(source)).queued == 1
+    assert await _outbox(store) == [(OTHER, ["KIDA"])]
+
+
+async def test_a_bad_feed_is_recorded_not_raised(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/bad.xml", b"<html><body>Not a feed</body></html>", content_type="text/html")
+    feeds.set_feed("/gone.xml", b"", status=404)
+    bad, gone = await _setup(store, feeds, "/bad.xml", "/gone.xml")
+    for source_id in (bad, gone):
+        report = await ingestor.poll(source_id)
+        assert report.error
+        async with store.transaction() as session:
+            row = await session.get(Source, source_id)
+            assert row.last_error == report.error and row.last_polled_at is not None
+    assert "404" in (await ingestor.poll(gone)).error
+
+
+async def test_follow_changes_reach_the_index(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/a.xml", rss([]))
+    [source] = await _setup(store, feeds, "/a.xml")
+    await ingestor.poll(source)
+    async with store.transaction() as session:
+        await queries.unfollow(session, GROUP, ["kida"])
+        await queries.follow(session, GROUP, [make_tag("Weather", ALIASES)])
+    feeds.set_feed("/a.xml", rss([FULL_NAME, UNRELATED]))
+    assert (await ingestor.poll(source)).queued == 1
+    assert await _outbox(store) == [(GROUP, ["Weather"])]
+
+
+async def test_a_chat_source_on_a_private_network_is_refused(
+    store: Store, feeds: FeedServer
+) -> None:
+    feeds.set_feed("/own.xml", rss([FULL_NAME]))
+    await _setup(store, feeds)
+    async with store.transaction() as session:
+        await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
+        source = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
+    async with Fetcher() as fetcher:
+        report = await Ingestor(store, fetcher, IndexCache(store, ALIASES)).poll(source)
+    assert "private network" in report.error
+    assert feeds.request_count("/own.xml") == 0

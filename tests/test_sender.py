@@ -1,0 +1,144 @@
+"""The sender against the Bot API emulator: alerts arrive once, and no failure loses one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from telegram import Bot
+
+from bot.core.article import Article
+from bot.delivery.sender import Sender, backoff
+from bot.store import queries
+from bot.store.db import Store
+from bot.store.models import Chat, Delivery
+from tests.fakes.telegram_api import TelegramEmulator
+
+GROUP = -100200300
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramEmulator]:
+    with TelegramEmulator() as emulator:
+        emulator.add_chat(GROUP, "supergroup", title="Desk")
+        yield emulator
+
+
+@pytest.fixture
+async def sender(store: Store, telegram: TelegramEmulator) -> AsyncIterator[Sender]:
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        yield Sender(store, bot)
+
+
+async def _queue(store: Store, *titles: str, chat_id: int = GROUP) -> None:
+    async with store.transaction() as session:
+        await queries.touch_chat(session, chat_id, "supergroup", "Desk")
+        await queries.sync_operator_sources(
+            session, [("https://herald.example/rss", "Korea Herald")]
+        )
+        source = await queries.source_by_url(session, "https://herald.example/rss")
+        for n, title in enumerate(titles):
+            article = Article(
+                title=title, link=f"https://herald.example/{title}/{n}", summary="KIDA said"
+            )
+            article_id = await queries.insert_article(
+                session, source.id, article, [f"url:{title}/{n}"], datetime.now(UTC)
+            )
+            await queries.enqueue(session, article_id, {chat_id: ["KIDA"]})
+
+
+async def _make_due(store: Store) -> None:
+    """Skip the wait a retry asked for (the test's stand-in for time passing)."""
+    async with store.transaction() as session:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(Delivery).values(next_attempt_at=past))
+
+
+async def _unsent(store: Store) -> list[Delivery]:
+    async with store.transaction() as session:
+        return list(await session.scalars(select(Delivery).where(Delivery.sent_at.is_(None))))
+
+
+async def test_alerts_are_sent_as_html_and_marked(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "first", "second")
+    assert await sender.drain_once() == 2
+    assert await sender.drain_once() == 0
+    sent = telegram.sent_messages(GROUP)
+    assert [m.parse_mode for m in sent] == ["HTML", "HTML"]
+    assert "first" in sent[0].plain_text and "Korea Herald" in sent[0].plain_text
+    assert "#KIDA" in sent[0].plain_text
+    assert await _unsent(store) == []
+
+
+async def test_429_holds_the_chat_and_the_alert_is_sent_later(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "first", "second")
+    telegram.fail_next("sendMessage", 429, retry_after=30)
+    assert await sender.drain_once() == 0
+    pending = await _unsent(store)
+    assert len(pending) == 2
+    assert all(d.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25) for d in pending)
+    await _make_due(store)
+    assert await sender.drain_once() == 2
+    assert [m.plain_text.split("\n")[0] for m in telegram.sent_messages(GROUP)] == [
+        "first",
+        "second",
+    ]
+
+
+async def test_server_errors_retry_with_backoff_and_never_drop(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "only")
+    telegram.fail_next("sendMessage", 500, count=3)
+    for attempt in range(3):
+        assert await sender.drain_once() == 0
+        [row] = await _unsent(store)
+        assert row.attempts == attempt + 1 and row.last_error
+        await _make_due(store)
+    assert await sender.drain_once() == 1
+    assert backoff(0) < backoff(3) <= backoff(100) == timedelta(minutes=30)
+
+
+async def test_403_parks_the_chat_until_it_speaks_again(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "kept")
+    telegram.block_chat(GROUP)
+    assert await sender.drain_once() == 0
+    async with store.transaction() as session:
+        assert (await session.get(Chat, GROUP)).active is False
+    assert len(await _unsent(store)) == 1
+    telegram.unblock_chat(GROUP)
+    assert await sender.drain_once() == 0  # parked: nothing is tried
+    async with store.transaction() as session:
+        await queries.touch_chat(session, GROUP, "supergroup", "Desk")  # e.g. /start
+    assert await sender.drain_once() == 1
+
+
+async def test_group_upgrade_moves_the_alert_to_the_new_chat(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    old, new = -4001, -1004001
+    telegram.add_chat(old, "group")
+    telegram.add_chat(new, "supergroup")
+    await _queue(store, "moved", chat_id=old)
+    telegram.fail_next("sendMessage", 400, migrate_to_chat_id=new, chat_id=old)
+    assert await sender.drain_once() == 0
+    assert await sender.drain_once() == 1
+    assert len(telegram.sent_messages(new)) == 1 and telegram.sent_messages(old) == []
+
+
+async def test_unparsable_html_is_resent_as_plain_text(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "plain")
+    telegram.fail_next("sendMessage", 400, "Bad Request: can't parse entities: unexpected end tag")
+    assert await sender.drain_once() == 1
+    [message] = telegram.sent_messages(GROUP)
+    assert message.parse_mode is None and "plain" in message.text and "<a" not in message.text
