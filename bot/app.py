@@ -1,7 +1,7 @@
 """Wiring and lifecycle: the store, the poller, the sender and the Telegram application.
 
 Everything is built here from `Settings` and passed down; nothing lives in module globals,
-so tests can run several bots in one process and later versions can run several processes.
+so tests run whole bots in one process and later versions can run several processes.
 """
 
 from __future__ import annotations
@@ -57,8 +57,7 @@ class Poller:
 
 async def load_operator_sources(store: Store, settings: Settings) -> int:
     """Make the OPML file (or the bundled catalogue) the operator's source list."""
-    path = settings.sources or bundled_catalogue()
-    feeds = read_opml(path)
+    feeds = read_opml(settings.sources or bundled_catalogue())
     async with store.transaction() as session:
         await queries.sync_operator_sources(session, [(f.url, f.title) for f in feeds])
     return len(feeds)
@@ -78,54 +77,74 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
     log.error("handling an update failed", exc_info=context.error)
 
 
+class NewsBot:
+    """One running bot: `start()` brings every part up, `stop()` takes them down in order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_url)
+        self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
+        aliases = AliasTable.load()
+        self.ingestor = Ingestor(self.store, self.fetcher, IndexCache(self.store, aliases))
+        self.application = build_application(settings)
+        self.commands = Commands(
+            self.store, aliases, self.ingestor, settings.allow_private_networks
+        )
+        self.commands.register(self.application)
+        self.application.add_error_handler(_log_error)
+        self.sender = Sender(self.store, self.application.bot)
+        poller = Poller(self.store, self.ingestor, timedelta(seconds=settings.poll_interval))
+        self.scheduler = AsyncIOScheduler()
+        self.scheduler.add_job(
+            poller.tick,
+            "interval",
+            seconds=min(settings.poll_interval, 10),
+            next_run_time=utcnow(),
+            max_instances=1,
+            coalesce=True,
+            id="poll",
+        )
+        self._delivering: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.store.migrate()
+        count = await load_operator_sources(self.store, self.settings)
+        log.info("database %s ready; %d operator sources", describe(self.store.url), count)
+        await self.application.initialize()
+        await self.application.bot.set_my_commands(self.commands.menu())
+        await self.application.start()
+        await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        self.scheduler.start()
+        self._delivering = asyncio.create_task(self.sender.run(self.ingestor.wake))
+        log.info("newsbot is running as @%s", self.application.bot.username)
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._delivering is not None:
+            self._delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivering
+        if self.application.updater.running:
+            await asyncio.wait_for(self.application.updater.stop(), SHUTDOWN_GRACE_SECONDS)
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        await self.fetcher.aclose()
+        await self.store.close()
+
+
 async def run(settings: Settings) -> None:
     """Run the bot until SIGTERM or SIGINT, then stop every part cleanly."""
-    store = Store(settings.database_url)
-    await store.migrate()
-    count = await load_operator_sources(store, settings)
-    log.info("database %s ready; %d operator sources", describe(settings.database_url), count)
-
-    fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
-    ingestor = Ingestor(store, fetcher, IndexCache(store, AliasTable.load()))
-    application = build_application(settings)
-    commands = Commands(store, AliasTable.load(), ingestor, settings.allow_private_networks)
-    commands.register(application)
-    application.add_error_handler(_log_error)
-
-    stop = asyncio.Event()
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-
-    poller = Poller(store, ingestor, timedelta(seconds=settings.poll_interval))
-    scheduler = AsyncIOScheduler()
-    scheduler.add_job(
-        poller.tick,
-        "interval",
-        seconds=min(settings.poll_interval, 10),
-        next_run_time=utcnow(),
-        max_instances=1,
-        coalesce=True,
-        id="poll",
-    )
-    sender = Sender(store, application.bot)
+        loop.add_signal_handler(signum, stopping.set)
+    bot = NewsBot(settings)
     try:
-        async with application:
-            await application.bot.set_my_commands(commands.menu())
-            await application.start()
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            log.info("newsbot is running as @%s", application.bot.username)
-            scheduler.start()
-            delivering = asyncio.create_task(sender.run(ingestor.wake), name="sender")
-            await stop.wait()
-            log.info("stopping")
-            scheduler.shutdown(wait=False)
-            delivering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivering
-            await asyncio.wait_for(application.updater.stop(), SHUTDOWN_GRACE_SECONDS)
-            await application.stop()
+        await bot.start()
+        await stopping.wait()
+        log.info("stopping")
     finally:
-        await fetcher.aclose()
-        await store.close()
+        await bot.stop()
     log.info("stopped")

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import sys
 
+from telegram.error import InvalidToken
+
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.store.db import Store, describe
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(settings))
         else:
             asyncio.run(_upgrade(settings))
+    except InvalidToken:
+        print(
+            "newsbot: Telegram rejected TELEGRAM_BOT_TOKEN; copy it again from @BotFather",
+            file=sys.stderr,
+        )
+        return 2
     except Exception:
         logging.getLogger("newsbot").exception("newsbot stopped on an error")
         return 1

@@ -58,9 +58,13 @@ def parse_feed(
         # A file object, never bytes or str: given those, feedparser first tries them as a
         # URL to download or a local path to open.
         parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
-        articles = [_article(entry, url) for entry in parsed.entries[:max_items]]
-    except Exception as exc:  # one hostile feed must not stop the poller
+    except Exception as exc:  # fuzzing finds ValueError, KeyError, UnicodeDecodeError inside
         return ParsedFeed(title="", articles=[], error=f"could not parse: {exc!r}")
+    try:
+        articles = [_article(entry, url) for entry in parsed.entries[:max_items]]
+        title = _text(parsed.feed, "title")
+    except Exception as exc:  # a bug of ours must cost one feed, not the poller
+        return ParsedFeed(title="", articles=[], error=f"could not read the items: {exc!r}")
     articles = [article for article in articles if _has_substance(article)]
     if not articles:
         if not parsed.get("version"):
@@ -70,7 +74,7 @@ def parse_feed(
         # only a real XML error makes an empty feed suspect rather than merely empty.
         if problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
             return ParsedFeed(title="", articles=[], error=f"malformed feed: {problem}")
-    return ParsedFeed(title=_text(parsed.feed, "title"), articles=articles)
+    return ParsedFeed(title=title, articles=articles)
 
 
 def html_to_text(html: str) -> str:
@@ -94,15 +98,17 @@ def _declares_entities(content: bytes) -> bool:
 
 
 def _article(entry: Any, feed_url: str) -> Article:
-    content = max(entry.get("content", []), key=lambda part: len(part.get("value", "")), default={})
+    content = max(
+        entry.get("content") or [], key=lambda part: len(part.get("value") or ""), default={}
+    )
     return Article(
         title=_text(entry, "title"),
-        link=_web_link(entry.get("link", ""), feed_url),
-        guid=entry.get("id", "").strip(),
+        link=_web_link(entry.get("link") or "", feed_url),
+        guid=(entry.get("id") or "").strip(),
         summary=_text(entry, "summary"),
-        content=_as_text(content.get("value", ""), content.get("type")),
+        content=_as_text(content.get("value") or "", content.get("type")),
         categories=tuple(
-            dict.fromkeys(term for tag in entry.get("tags", []) if (term := _tag_term(tag)))
+            dict.fromkeys(term for tag in entry.get("tags") or [] if (term := _tag_term(tag)))
         ),
         published=_published(entry),
     )
@@ -127,7 +133,7 @@ def _has_substance(article: Article) -> bool:
 def _text(element: Any, key: str) -> str:
     """Field `key` of a feedparser entry or feed as plain text, honouring its declared type."""
     detail = element.get(f"{key}_detail") or {}
-    return _as_text(element.get(key, ""), detail.get("type"))
+    return _as_text(element.get(key) or "", detail.get("type"))
 
 
 def _as_text(value: str, media_type: str | None) -> str:

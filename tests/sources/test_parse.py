@@ -250,9 +250,10 @@ NEVER_RAISES = settings(
 
 
 def assert_handled(feed: ParsedFeed) -> None:
-    """A result, and not by way of parse_feed's last-resort `except`: that is for the unknown."""
+    """A result, and not through the `except` that guards our own item conversion (the one
+    around feedparser is needed: fuzzing makes feedparser itself raise now and then)."""
     assert isinstance(feed, ParsedFeed)
-    assert not (feed.error or "").startswith("could not parse")
+    assert not (feed.error or "").startswith("could not read the items")
     assert feed.error is None or feed.articles == []
 
 

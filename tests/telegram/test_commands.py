@@ -1,0 +1,150 @@
+"""Chat commands, through a whole NewsBot running in this process against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import NewsBot
+from bot.config import load_settings
+from bot.store import queries
+from tests.fakes.feed_server import FeedServer, rss
+from tests.fakes.telegram_api import SentMessage, TelegramEmulator
+
+GROUP, ADMIN, MEMBER, PRIVATE = -1009, 11, 22, 33
+STORY = {
+    "title": "KIDA report on Moscow ties",
+    "link": "https://herald.example/kida",
+    "description": "A report by the Korea Institute for Defense Analyses.",
+}
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        server.set_feed("/herald.xml", rss([STORY], title="Korea Herald"))
+        yield server
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramEmulator]:
+    with TelegramEmulator() as emulator:
+        emulator.add_user(ADMIN, "Ada")
+        emulator.add_user(MEMBER, "Max")
+        emulator.add_user(PRIVATE, "Pia")
+        emulator.add_chat(GROUP, "supergroup", admins={ADMIN: "creator"})
+        yield emulator
+
+
+@pytest.fixture
+async def newsbot(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> AsyncIterator[NewsBot]:
+    opml = tmp_path / "sources.opml"
+    opml.write_text(
+        '<opml version="2.0"><body>'
+        f'<outline text="Korea Herald" xmlUrl="{feeds.url("/herald.xml")}"/></body></opml>'
+    )
+    settings = load_settings(
+        telegram_bot_token=telegram.token,
+        telegram_api_url=telegram.root_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        sources=opml,
+        poll_interval=3600,
+    )
+    bot = NewsBot(settings)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def ask(telegram: TelegramEmulator, chat_id: int, text: str, **sender: object) -> SentMessage:
+    """Send a message as a person and wait (off the bot's event loop) for the answer."""
+    before = len(telegram.sent_messages(chat_id))
+    telegram.send_message(chat_id, text, **sender)
+    sent = await asyncio.to_thread(telegram.wait_for_messages, chat_id, before + 1)
+    return sent[before]
+
+
+async def test_follow_several_tags_and_list_them(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    answer = await ask(telegram, GROUP, "/follow KIDA, Hanwha Aerospace\nK2 tank", from_user=ADMIN)
+    assert "Now following" in answer.plain_text
+    for name in ("KIDA", "Hanwha Aerospace", "K2 tank", "한국국방연구원"):
+        assert name in answer.plain_text
+    again = await ask(telegram, GROUP, "/follow kida, !!!", from_user=ADMIN)
+    assert "Already followed: kida" in again.plain_text
+    assert "no letters or digits" in again.plain_text
+    listing = await ask(telegram, GROUP, "/list@newsbot_test_bot", from_user=MEMBER)
+    bullets = [line for line in listing.plain_text.splitlines() if line.startswith("•")]
+    assert [b.split(" (")[0] for b in bullets] == ["• KIDA", "• Hanwha Aerospace", "• K2 tank"]
+
+
+async def reply(telegram: TelegramEmulator, chat_id: int, text: str, **sender: object) -> str:
+    return (await ask(telegram, chat_id, text, **sender)).plain_text
+
+
+async def test_members_cannot_change_tags_but_admins_and_private_users_can(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    assert "administrators" in await reply(telegram, GROUP, "/follow NATO", from_user=MEMBER)
+    assert "administrators" in await reply(telegram, GROUP, "/unfollow NATO", from_user=MEMBER)
+    assert "Now following" in await reply(telegram, PRIVATE, "/follow NATO")
+    async with newsbot.store.transaction() as session:
+        assert await queries.chat_follows(session, GROUP) == []
+        assert [f.tag_key for f in await queries.chat_follows(session, PRIVATE)] == ["nato"]
+
+
+async def test_usage_help_and_unknown_commands(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    assert "/follow" in await reply(telegram, PRIVATE, "/start")
+    assert "for example" in await reply(telegram, PRIVATE, "/follow")
+    assert "don't know /frobnicate" in await reply(telegram, PRIVATE, "/frobnicate now")
+    assert "don't know" in await reply(telegram, GROUP, "/nope@newsbot_test_bot", from_user=MEMBER)
+    assert "follows no tags" in await reply(telegram, GROUP, "/list", from_user=MEMBER)
+    # A command meant for another bot in the group gets no answer from this one.
+    before = len(telegram.sent_messages(GROUP))
+    telegram.send_message(GROUP, "/roll@dice_bot", from_user=MEMBER)
+    await ask(telegram, GROUP, "/help", from_user=MEMBER)
+    assert len(telegram.sent_messages(GROUP)) == before + 1
+    assert telegram.commands() and {c["command"] for c in telegram.commands()} >= {"follow", "list"}
+
+
+async def test_latest_lists_stored_matching_articles(
+    newsbot: NewsBot, telegram: TelegramEmulator, feeds: FeedServer
+) -> None:
+    for _ in range(200):  # the first poll stores the feed's items
+        async with newsbot.store.transaction() as session:
+            if await queries.recent_articles(session, 1):
+                break
+        await asyncio.sleep(0.05)
+    answer = await ask(telegram, PRIVATE, "/latest KIDA")
+    assert "KIDA report on Moscow ties" in answer.plain_text
+    assert "No stored articles match NATO" in await reply(telegram, PRIVATE, "/latest NATO")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/feed", "http"),
+        ("http://127.0.0.1/feed.xml", "private network"),
+        ("http://[::1]/feed.xml", "private network"),
+        ("http://2130706433/feed.xml", "private network"),
+        ("http://user:pw@example.com/feed", ""),
+    ],
+)
+async def test_addsource_refuses_unsafe_addresses(
+    newsbot: NewsBot, telegram: TelegramEmulator, url: str, reason: str
+) -> None:
+    answer = await ask(telegram, PRIVATE, f"/addsource {url}")
+    assert reason in answer.plain_text
+    assert "Added" not in answer.plain_text
+    async with newsbot.store.transaction() as session:
+        assert await queries.chat_sources(session, PRIVATE) == []
