@@ -68,6 +68,7 @@ class PollReport:
 
     source_id: int
     url: str
+    items: int = 0
     new_articles: int = 0
     queued: int = 0
     not_modified: bool = False
@@ -111,7 +112,9 @@ class Ingestor:
         if queued:
             self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
-        return PollReport(source.id, source.url, new_articles=new, queued=queued)
+        return PollReport(
+            source.id, source.url, items=len(feed.articles), new_articles=new, queued=queued
+        )
 
     async def _store_articles(
         self, source: Source, articles: list[Article], index: TagIndex, result: FetchResult

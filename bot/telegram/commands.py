@@ -190,8 +190,9 @@ class Commands:
             return
         await _reply(
             update,
-            f"Added {escape(url)}. It has {report.new_articles} articles now; new ones that "
-            "match this chat's tags will be posted here.",
+            f"Added {escape(url)}: it lists {report.items} "
+            f"{'article' if report.items == 1 else 'articles'} now. New ones that match this "
+            "chat's tags will be posted here.",
         )
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -11,6 +11,8 @@ import ipaddress
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.sources.guard import (
     MAX_URL_LENGTH,
@@ -111,6 +113,15 @@ def test_bad_syntax_is_refused_with_a_readable_reason(url: str, message: str) ->
         check_url(url)
     assert str(caught.value).startswith(message)
     assert str(caught.value).endswith(".")
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(), st.from_regex(r"\Ahttps?://[^/]{0,30}/?.{0,20}\Z")))
+def test_check_url_only_ever_raises_unsafe_url_error(url: str) -> None:
+    try:
+        assert check_url(url) == url.strip()
+    except UnsafeURLError as exc:
+        assert str(exc).endswith(".")
 
 
 def test_check_url_returns_the_url_stripped() -> None:

@@ -135,6 +135,17 @@ def test_broken_feed_without_items_is_an_error() -> None:
     assert feed.error is not None and feed.error.startswith("malformed feed: ")
 
 
+def test_feedparser_crash_becomes_an_error() -> None:
+    """An out-of-range character reference: expat rejects the document, and feedparser's
+    fallback parser then calls chr() on the number and raises."""
+    document = rss([{"title": "placeholder"}]).replace("placeholder", "bad &#99999999; ref")
+
+    feed = parse_feed(document.encode(), FEED_URL)
+
+    assert feed.articles == []
+    assert feed.error == "could not parse: ValueError('chr() arg not in range(0x110000)')"
+
+
 def test_empty_but_valid_feed_is_not_an_error() -> None:
     feed = parse_feed(rss([], title="Quiet feed").encode(), FEED_URL)
 

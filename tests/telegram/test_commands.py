@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,11 @@ def telegram() -> Iterator[TelegramEmulator]:
         yield emulator
 
 
-@pytest.fixture
-async def newsbot(
-    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+@asynccontextmanager
+async def running_bot(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[NewsBot]:
+    """A whole NewsBot in this process, its operator's feed on the local feed server."""
     opml = tmp_path / "sources.opml"
     opml.write_text(
         '<opml version="2.0"><body>'
@@ -54,6 +56,7 @@ async def newsbot(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         sources=opml,
         poll_interval=3600,
+        **overrides,
     )
     bot = NewsBot(settings)
     await bot.start()
@@ -61,6 +64,14 @@ async def newsbot(
         yield bot
     finally:
         await bot.stop()
+
+
+@pytest.fixture
+async def newsbot(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> AsyncIterator[NewsBot]:
+    async with running_bot(telegram, feeds, tmp_path) as bot:
+        yield bot
 
 
 async def ask(telegram: TelegramEmulator, chat_id: int, text: str, **sender: object) -> SentMessage:
@@ -148,3 +159,22 @@ async def test_addsource_refuses_unsafe_addresses(
     assert "Added" not in answer.plain_text
     async with newsbot.store.transaction() as session:
         assert await queries.chat_sources(session, PRIVATE) == []
+
+
+async def test_addsource_polls_a_feed_for_this_chat(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    feeds.set_feed("/own.xml", rss([STORY], title="Own"))
+    feeds.set_feed("/page.html", b"<html><body>hello</body></html>", content_type="text/html")
+    async with running_bot(telegram, feeds, tmp_path, allow_private_networks=True) as bot:
+        answer = await reply(telegram, PRIVATE, f"/addsource {feeds.url('/own.xml')}")
+        assert "Added" in answer and "lists 1 article now" in answer
+        assert "already has" in await reply(
+            telegram, PRIVATE, f"/addsource {feeds.url('/own.xml')}"
+        )
+        refused = await reply(telegram, PRIVATE, f"/addsource {feeds.url('/page.html')}")
+        assert "could not use that feed" in refused
+        async with bot.store.transaction() as session:
+            sources = await queries.chat_sources(session, PRIVATE)
+        assert [s.url for s in sources] == [feeds.url("/own.xml")]
+        assert sources[0].primed  # polled once: its existing items will not be alerted
