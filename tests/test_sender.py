@@ -10,11 +10,12 @@ from sqlalchemy import select, update
 from telegram import Bot
 
 from bot.core.article import Article
+from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender, backoff
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import Chat, Delivery
-from tests.fakes.telegram_api import TelegramEmulator
+from tests.fakes.telegram_api import RateLimits, TelegramEmulator
 
 GROUP = -100200300
 
@@ -26,25 +27,36 @@ def telegram() -> Iterator[TelegramEmulator]:
         yield emulator
 
 
+FAST = Limits(per_chat_interval=1e-6, per_group_interval=1e-6, global_per_second=1e6)
+
+
 @pytest.fixture
-async def sender(store: Store, telegram: TelegramEmulator) -> AsyncIterator[Sender]:
+async def bot(telegram: TelegramEmulator) -> AsyncIterator[Bot]:
     async with Bot(telegram.token, base_url=telegram.base_url) as bot:
-        yield Sender(store, bot)
+        yield bot
 
 
-async def _queue(store: Store, *titles: str, chat_id: int = GROUP) -> None:
+@pytest.fixture
+def sender(store: Store, bot: Bot) -> Sender:
+    """A sender without pacing, for tests about outcomes rather than timing."""
+    return Sender(store, bot, pacer=Pacer(FAST))
+
+
+async def _queue(
+    store: Store, *titles: str, chat_id: int = GROUP, chat_type: str = "supergroup"
+) -> None:
     async with store.transaction() as session:
-        await queries.touch_chat(session, chat_id, "supergroup", "Desk")
+        await queries.touch_chat(session, chat_id, chat_type, "Desk")
         await queries.sync_operator_sources(
             session, [("https://herald.example/rss", "Korea Herald")]
         )
         source = await queries.source_by_url(session, "https://herald.example/rss")
         for n, title in enumerate(titles):
             article = Article(
-                title=title, link=f"https://herald.example/{title}/{n}", summary="KIDA said"
+                title=title, link=f"https://herald.example/{chat_id}/{title}", summary="KIDA said"
             )
             article_id = await queries.insert_article(
-                session, source.id, article, [f"url:{title}/{n}"], datetime.now(UTC)
+                session, source.id, article, [f"url:{chat_id}/{title}/{n}"], datetime.now(UTC)
             )
             await queries.enqueue(session, article_id, {chat_id: ["KIDA"]})
 
@@ -142,3 +154,26 @@ async def test_unparsable_html_is_resent_as_plain_text(
     assert await sender.drain_once() == 1
     [message] = telegram.sent_messages(GROUP)
     assert message.parse_mode is None and "plain" in message.text and "<a" not in message.text
+
+
+@pytest.mark.parametrize("paced", [True, False])
+async def test_pacing_keeps_every_limit(
+    store: Store, bot: Bot, telegram: TelegramEmulator, paced: bool
+) -> None:
+    """Scaled-down limits: the paced sender breaks none; unpaced, the emulator counts breaks."""
+    telegram.enforce_limits(
+        RateLimits(per_chat_interval=0.2, group_per_minute=600, global_per_second=8)
+    )
+    chats = [(GROUP, "supergroup"), (501, "private"), (502, "private")]
+    for chat_id, kind in chats[1:]:
+        telegram.add_chat(chat_id, kind)
+    for chat_id, kind in chats:
+        await _queue(store, *(f"story{n}" for n in range(4)), chat_id=chat_id, chat_type=kind)
+    limits = Limits(per_chat_interval=0.25, per_group_interval=0.25, global_per_second=7)
+    sender = Sender(store, bot, pacer=Pacer(limits if paced else FAST))
+    sent = await sender.drain_once()
+    if paced:
+        assert (sent, telegram.violations) == (12, [])
+        assert await _unsent(store) == []
+    else:  # the control: without pacing the same round breaks the limits
+        assert sent < 12 and telegram.violations

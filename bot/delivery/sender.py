@@ -22,6 +22,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.core.article import Article
 from bot.core.formatting import format_alert
+from bot.delivery.limits import Pacer
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import Article as ArticleRow
@@ -59,13 +60,25 @@ def _retry_after(exc: RetryAfter) -> timedelta:
 
 
 class Sender:
-    """Sends due alerts in order; `run` loops until cancelled, woken early by `wake`."""
+    """Sends due alerts, each chat in order and chats side by side, paced under the limits.
+
+    `run` loops until cancelled, woken early by `wake` when ingest queued something.
+    """
+
+    PER_CHAT_PER_ROUND = 5  # so one busy chat does not hold a round for long
 
     def __init__(
-        self, store: Store, bot: Bot, *, batch_size: int = 50, idle_seconds: float = 2.0
+        self,
+        store: Store,
+        bot: Bot,
+        *,
+        pacer: Pacer | None = None,
+        batch_size: int = 500,
+        idle_seconds: float = 2.0,
     ) -> None:
         self._store = store
         self._bot = bot
+        self._pacer = pacer or Pacer()
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
 
@@ -83,18 +96,23 @@ class Sender:
             wake.clear()
 
     async def drain_once(self) -> int:
-        """Send one batch of due alerts; returns how many Telegram accepted."""
+        """Send one round of due alerts; returns how many Telegram accepted."""
         async with self._store.transaction() as session:
             due = await queries.due_deliveries(session, utcnow(), self._batch_size)
-        held: set[int] = set()
-        sent = 0
+        by_chat: dict[int, list[queries.Due]] = {}
         for item in due:
-            if item.chat_id in held:
-                continue
-            if await self._deliver(item):
-                sent += 1
-            else:
-                held.add(item.chat_id)  # keep the chat's order: its later alerts wait too
+            by_chat.setdefault(item.chat_id, []).append(item)
+        rounds = [items[: self.PER_CHAT_PER_ROUND] for items in by_chat.values()]
+        return sum(await asyncio.gather(*(self._drain_chat(items) for items in rounds)))
+
+    async def _drain_chat(self, items: list[queries.Due]) -> int:
+        """Send a chat's alerts in order, stopping at the first that has to wait."""
+        sent = 0
+        for item in items:
+            await self._pacer.wait_turn(item.chat_id, item.is_group)
+            if not await self._deliver(item):
+                break
+            sent += 1
         return sent
 
     async def _deliver(self, item: queries.Due) -> bool:

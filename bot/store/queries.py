@@ -261,16 +261,21 @@ async def enqueue(
 class Due:
     delivery_id: int
     chat_id: int
+    chat_type: str
     tags: list[str]
     attempts: int
     article: Article
     source_title: str
 
+    @property
+    def is_group(self) -> bool:
+        return self.chat_type in ("group", "supergroup")
+
 
 async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
-    """Unsent alerts whose time has come, for active chats, oldest story first."""
+    """Unsent alerts whose time has come, for active chats, oldest first."""
     rows = await session.execute(
-        select(Delivery, Article, Source.title)
+        select(Delivery, Chat.type, Article, Source.title)
         .join(Article, Article.id == Delivery.article_id)
         .join(Chat, Chat.id == Delivery.chat_id)
         .outerjoin(Source, Source.id == Article.source_id)
@@ -278,7 +283,10 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
         .order_by(Delivery.id)
         .limit(limit)
     )
-    return [Due(d.id, d.chat_id, list(d.tags), d.attempts, a, title or "") for d, a, title in rows]
+    return [
+        Due(d.id, d.chat_id, chat_type, list(d.tags), d.attempts, a, title or "")
+        for d, chat_type, a, title in rows
+    ]
 
 
 async def mark_sent(session: AsyncSession, delivery_id: int) -> None:

@@ -24,11 +24,13 @@ import copy
 import email.policy
 import json
 import logging
+import random
 import re
 import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -148,6 +150,30 @@ class ApiError(Exception):
         return body
 
 
+def _status_error(
+    status: int,
+    description: str | None = None,
+    retry_after: int | None = None,
+    migrate_to_chat_id: int | None = None,
+) -> ApiError:
+    """An error answer with Telegram's usual wording when no description is given."""
+    if status == 429 and retry_after is None and migrate_to_chat_id is None:
+        retry_after = 1
+    parameters: JSON = {}
+    if retry_after is not None:
+        parameters["retry_after"] = retry_after
+    if migrate_to_chat_id is not None:
+        parameters["migrate_to_chat_id"] = migrate_to_chat_id
+    if description is None:
+        if retry_after is not None:
+            description = f"Too Many Requests: retry after {retry_after}"
+        elif migrate_to_chat_id is not None:
+            description = "Bad Request: group chat was upgraded to a supergroup chat"
+        else:
+            description = _DEFAULT_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
+    return ApiError(status, description, parameters or None)
+
+
 class Call(NamedTuple):
     """One authorised request, with its parameters decoded (see `_TYPED_PARAMS`)."""
 
@@ -186,6 +212,29 @@ class _ChatState:
     bot_message_ids: set[int] = field(default_factory=set)
     last_message_id: int = 0
     forbidden: str | None = None  # the 403 description while the bot may not use the chat
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's documented sending limits, as the emulator enforces them.
+
+    A message that would break one is answered 429 with `retry_after` and counted in
+    `TelegramEmulator.violations`; `tolerance` absorbs the jitter between a bot's clock and
+    the moment its request lands here.
+    """
+
+    per_chat_interval: float = 1.0
+    group_per_minute: int = 20
+    global_per_second: int = 30
+    tolerance: float = 0.05
+
+
+@dataclass
+class _SendLog:
+    """When the bot's accepted messages landed, for the limit checks."""
+
+    all: deque[float] = field(default_factory=deque)
+    by_chat: dict[int, deque[float]] = field(default_factory=dict)
 
 
 _Handler = Callable[["TelegramEmulator", JSON], Any]
@@ -236,6 +285,11 @@ class TelegramEmulator:
         self._calls: list[Call] = []
         self._sent: list[SentMessage] = []
         self._faults: list[_Fault] = []
+        self._random_faults: dict[str, list[tuple[float, int]]] = {}
+        self._random = random.Random(0)
+        self._limits: RateLimits | None = None
+        self._send_log = _SendLog()
+        self.violations: list[str] = []
         self._delays: dict[str, float] = {}
         self._webhook: JSON = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
@@ -466,21 +520,23 @@ class TelegramEmulator:
         Without a description, Telegram's usual one for the status is used, e.g.
         "Too Many Requests: retry after 3" for 429 with `retry_after=3`.
         """
-        parameters: JSON = {}
-        if retry_after is not None:
-            parameters["retry_after"] = retry_after
-        if migrate_to_chat_id is not None:
-            parameters["migrate_to_chat_id"] = migrate_to_chat_id
-        if description is None:
-            if retry_after is not None:
-                description = f"Too Many Requests: retry after {retry_after}"
-            elif migrate_to_chat_id is not None:
-                description = "Bad Request: group chat was upgraded to a supergroup chat"
-            else:
-                description = _DEFAULT_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
-        error = ApiError(status, description, parameters or None)
+        error = _status_error(status, description, retry_after, migrate_to_chat_id)
         with self._cond:
             self._faults.append(_Fault(method.lower(), error, count, chat_id))
+
+    def enforce_limits(self, limits: RateLimits | None = RateLimits()) -> None:
+        """Answer 429 to messages that break Telegram's limits (None switches it off)."""
+        with self._cond:
+            self._limits = limits
+
+    def fail_randomly(self, method: str, rates: Mapping[int, float], *, seed: int = 0) -> None:
+        """Answer a share of `method` calls with errors, e.g. {429: 0.2, 500: 0.1}.
+
+        A random 429 carries retry_after=1. Seeded, so a failing run can be replayed.
+        """
+        with self._cond:
+            self._random = random.Random(seed)
+            self._random_faults[method.lower()] = list(rates.items())
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every call of `method` `seconds` late (0 removes the delay)."""
@@ -597,6 +653,11 @@ class TelegramEmulator:
             return 200, {"ok": True, "result": copy.deepcopy(result)}
 
     def _raise_injected_fault(self, method: str, params: JSON) -> None:
+        roll = self._random.random()
+        for status, share in self._random_faults.get(method.lower(), ()):
+            if roll < share:
+                raise _status_error(status)
+            roll -= share
         for fault in self._faults:
             if fault.method != method.lower():
                 continue
@@ -675,7 +736,8 @@ class TelegramEmulator:
         return message
 
     def _post_message(self, state: _ChatState, content: JSON, params: JSON) -> JSON:
-        """The one path every bot-authored message takes; per-chat rate limits belong here."""
+        """The one path every bot-authored message takes, so the limits are checked here."""
+        self._check_limits(state.chat)
         reply_to = self._reply_target(state, params)
         is_channel = state.chat["type"] == "channel"
         sender = {"sender_chat": state.chat} if is_channel else {"from": self.bot_user}
@@ -687,6 +749,34 @@ class TelegramEmulator:
         message.update(content)
         state.bot_message_ids.add(message["message_id"])
         return message
+
+    def _check_limits(self, chat: JSON) -> None:
+        """Raise 429 (and count a violation) if this message breaks a limit; else log it."""
+        if self._limits is None:
+            return
+        limits, log, now = self._limits, self._send_log, time.monotonic()
+        chat_times = log.by_chat.setdefault(chat["id"], deque())
+        for times, window in ((log.all, 1.0), (chat_times, 60.0)):
+            while times and times[0] <= now - window:
+                times.popleft()
+        waits = []
+        if chat_times and now - chat_times[-1] < limits.per_chat_interval - limits.tolerance:
+            waits.append(("per-chat", chat_times[-1] + limits.per_chat_interval - now))
+        if chat["type"] in ("group", "supergroup") and len(chat_times) >= limits.group_per_minute:
+            waits.append(("per-group", chat_times[0] + 60.0 - now))
+        if len(log.all) >= limits.global_per_second:
+            waits.append(("global", log.all[0] + 1.0 - now))
+        if waits:
+            kind, wait = max(waits, key=lambda w: w[1])
+            self.violations.append(f"{kind} limit in chat {chat['id']}")
+            retry_after = max(1, int(wait + 0.999))
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
+        chat_times.append(now)
+        log.all.append(now)
 
     def _reply_target(self, state: _ChatState, params: JSON) -> JSON | None:
         reply = params.get("reply_parameters")
