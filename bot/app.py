@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core.aliases import AliasTable
 from bot.delivery.sender import Sender
 from bot.ingest import IndexCache, Ingestor
 from bot.sources.fetch import Fetcher
+from bot.sources.guard import MAX_URL_LENGTH
 from bot.sources.opml import bundled_catalogue, read_opml
 from bot.store import queries
 from bot.store.db import Store, describe
@@ -30,40 +32,65 @@ from bot.telegram.commands import Commands
 log = logging.getLogger(__name__)
 
 POLL_CONCURRENCY = 8
-SHUTDOWN_GRACE_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 3.0  # per step; the whole stop stays under 10 s
 
 
 class Poller:
-    """Each tick, polls every source whose interval has passed, a few at a time."""
+    """Starts a poll for every source whose interval has passed, a few at a time.
+
+    Each poll is a task of its own, so one slow feed never holds back the others, and a
+    source still being polled is not started twice. `stop` cancels what is in flight.
+    """
 
     def __init__(self, store: Store, ingestor: Ingestor, interval: timedelta) -> None:
         self._store = store
         self._ingestor = ingestor
         self._interval = interval
         self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def tick(self) -> None:
         async with self._store.transaction() as session:
             due = await queries.due_source_ids(session, utcnow(), self._interval)
-        await asyncio.gather(*(self._poll(source_id) for source_id in due))
+        for source_id in due:
+            if source_id not in self._in_flight:
+                task = asyncio.create_task(self._poll(source_id), name=f"poll-{source_id}")
+                self._in_flight[source_id] = task
+                task.add_done_callback(lambda _t, s=source_id: self._in_flight.pop(s, None))
 
     async def _poll(self, source_id: int) -> None:
         async with self._slots:
             try:
                 await self._ingestor.poll(source_id)
-            except Exception:  # one broken source must not stop the round
+            except Exception:  # one broken source must not stop the others
                 log.exception("polling source %s failed", source_id)
+
+    async def stop(self) -> None:
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def load_operator_sources(store: Store, settings: Settings) -> int:
     """Make the OPML file (or the bundled catalogue) the operator's source list."""
-    feeds = read_opml(settings.sources or bundled_catalogue())
+    path = settings.sources or bundled_catalogue()
+    try:
+        feeds = read_opml(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"SOURCES: cannot read {path}: {exc}") from None
+    usable = [(f.url, f.title) for f in feeds if len(f.url) <= MAX_URL_LENGTH]
+    if len(usable) < len(feeds):
+        log.warning(
+            "%d feeds in %s have addresses too long to poll", len(feeds) - len(usable), path
+        )
     async with store.transaction() as session:
-        await queries.sync_operator_sources(session, [(f.url, f.title) for f in feeds])
-    return len(feeds)
+        await queries.sync_operator_sources(session, usable)
+    return len(usable)
 
 
 def build_application(settings: Settings) -> Application:
+    """PTB's application, pointed at the configured Bot API server."""
     return (
         ApplicationBuilder()
         .token(settings.token)
@@ -74,6 +101,7 @@ def build_application(settings: Settings) -> Application:
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """PTB's last resort for a failing handler: log it (redacted) and keep running."""
     log.error("handling an update failed", exc_info=context.error)
 
 
@@ -93,10 +121,10 @@ class NewsBot:
         self.commands.register(self.application)
         self.application.add_error_handler(_log_error)
         self.sender = Sender(self.store, self.application.bot)
-        poller = Poller(self.store, self.ingestor, timedelta(seconds=settings.poll_interval))
-        self.scheduler = AsyncIOScheduler()
+        self.poller = Poller(self.store, self.ingestor, timedelta(seconds=settings.poll_interval))
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
-            poller.tick,
+            self.poller.tick,
             "interval",
             seconds=min(settings.poll_interval, 10),
             next_run_time=utcnow(),
@@ -119,19 +147,29 @@ class NewsBot:
         log.info("newsbot is running as @%s", self.application.bot.username)
 
     async def stop(self) -> None:
+        """Stop every part, each even if an earlier one failed, within a few seconds."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.poller.stop()
         if self._delivering is not None:
             self._delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._delivering
-        if self.application.updater.running:
-            await asyncio.wait_for(self.application.updater.stop(), SHUTDOWN_GRACE_SECONDS)
-        if self.application.running:
-            await self.application.stop()
-        await self.application.shutdown()
-        await self.fetcher.aclose()
-        await self.store.close()
+        app = self.application
+        steps: list[tuple[str, Callable[[], Awaitable[object]], bool]] = [
+            ("updates", app.updater.stop, app.updater.running),
+            ("handlers", app.stop, app.running),
+            ("telegram", app.shutdown, True),
+            ("fetcher", self.fetcher.aclose, True),
+            ("store", self.store.close, True),
+        ]
+        for name, step, needed in steps:
+            if not needed:
+                continue
+            try:
+                await asyncio.wait_for(step(), SHUTDOWN_GRACE_SECONDS)
+            except Exception:
+                log.exception("stopping the %s failed; going on", name)
 
 
 async def run(settings: Settings) -> None:

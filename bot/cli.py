@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(settings))
         else:
             asyncio.run(_upgrade(settings))
+    except ConfigError as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken:
         print(
             "newsbot: Telegram rejected TELEGRAM_BOT_TOKEN; copy it again from @BotFather",

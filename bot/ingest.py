@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.aliases import AliasTable
@@ -19,10 +21,10 @@ from bot.core.dedup import story_keys
 from bot.core.matching import TagIndex
 from bot.core.tags import TagError, make_tag
 from bot.sources.fetch import Fetcher, FetchResult
-from bot.sources.parse import parse_feed
+from bot.sources.parse import ParsedFeed, parse_feed
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Source, utcnow
+from bot.store.models import TITLE_LENGTH, Source, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,20 @@ class Ingestor:
         self._store = store
         self._fetcher = fetcher
         self._index = index
+        self._polling: dict[int, asyncio.Lock] = {}
         self.wake = asyncio.Event()
 
     async def poll(self, source_id: int) -> PollReport:
+        """Poll one source; a second poll of the same source waits for the first."""
+        lock = self._polling.setdefault(source_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._poll(source_id)
+        finally:
+            if not lock.locked():
+                self._polling.pop(source_id, None)
+
+    async def _poll(self, source_id: int) -> PollReport:
         async with self._store.transaction() as session:
             source = await session.get(Source, source_id)
         if source is None:
@@ -96,8 +109,7 @@ class Ingestor:
             trusted=source.operator,
         )
         if result.error:
-            await self._record(source, error=result.error)
-            return PollReport(source.id, source.url, error=result.error)
+            return await self._failed(source, result.error)
         if result.not_modified:
             await self._record(source)
             return PollReport(source.id, source.url, not_modified=True)
@@ -105,10 +117,19 @@ class Ingestor:
             result.content, result.url, content_type=result.headers.get("content-type")
         )
         if feed.error and not feed.articles:
-            await self._record(source, error=feed.error)
-            return PollReport(source.id, source.url, error=feed.error)
+            return await self._failed(source, feed.error)
+        # The time is taken before the index: a follow made after this instant is not in
+        # the index, and it also counts as made after the story was first seen.
+        now = utcnow()
         index = await self._index.current()
-        new, queued = await self._store_articles(source, feed.articles, index, result)
+        try:
+            new, queued = await self._store_articles(source, feed, index, result, now)
+        except IntegrityError:
+            # Another poll stored one of these stories meanwhile: read again, once.
+            new, queued = await self._store_articles(source, feed, index, result, now)
+        except SQLAlchemyError as exc:
+            log.exception("storing %s failed", source.url)
+            return await self._failed(source, f"could not store the items ({type(exc).__name__})")
         if queued:
             self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
@@ -117,11 +138,16 @@ class Ingestor:
         )
 
     async def _store_articles(
-        self, source: Source, articles: list[Article], index: TagIndex, result: FetchResult
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        index: TagIndex,
+        result: FetchResult,
+        now: datetime,
     ) -> tuple[int, int]:
-        now = utcnow()
+        """Store new stories and queue their alerts, all in one transaction."""
         # An item with no link, guid or title cannot be recognised again: never alert it.
-        keyed = [(a, keys) for a in articles if (keys := story_keys(a, source.url))]
+        keyed = [(a, keys) for a in feed.articles if (keys := story_keys(a, source.url))]
         new = queued = 0
         async with self._store.transaction() as session:
             source = await session.get(Source, source.id)
@@ -132,24 +158,30 @@ class Ingestor:
                     article_id = await queries.insert_article(
                         session, source.id, article, keys, now
                     )
-                    story = queries.KnownStory(article_id, source.id, now)
+                    story = queries.KnownStory(article_id, source.id, True, now)
                     known.update(dict.fromkeys(keys, story))
                     new += 1
-                elif source.operator or story.source_id == source.id:
-                    # Seen before through a feed that reached the same chats: nothing to add.
-                    continue
-                if not source.primed:
-                    continue  # the first poll only learns what is already there
-                queued += await self._queue(session, source, story, article, index)
-            source.etag, source.last_modified = result.etag, result.last_modified
+                elif story.reached_everyone or story.source_id == source.id:
+                    continue  # every chat this feed speaks to was considered at first sight
+                if source.primed:  # the first poll only learns what is already there
+                    queued += await self._queue(session, source, story, article, index)
+            self._remember_poll(source, feed, result, now)
             if result.permanent_redirect and not await queries.source_by_url(
                 session, result.permanent_redirect
             ):
                 source.url = result.permanent_redirect  # the feed moved for good: follow it
-            source.primed = True
-            source.last_polled_at = source.last_success_at = now
-            source.last_error = None
         return new, queued
+
+    @staticmethod
+    def _remember_poll(
+        source: Source, feed: ParsedFeed, result: FetchResult, now: datetime
+    ) -> None:
+        source.etag, source.last_modified = result.etag, result.last_modified
+        if feed.title and source.title in ("", source.url):
+            source.title = feed.title[:TITLE_LENGTH]
+        source.primed = True
+        source.last_polled_at = source.last_success_at = now
+        source.last_error = None
 
     async def _queue(
         self,
@@ -167,7 +199,12 @@ class Ingestor:
             tags_by_chat.setdefault(recipient.chat_id, []).append(recipient.tag_name)
         return await queries.enqueue(session, story.article_id, tags_by_chat)
 
+    async def _failed(self, source: Source, error: str) -> PollReport:
+        await self._record(source, error)
+        return PollReport(source.id, source.url, error=error)
+
     async def _record(self, source: Source, error: str | None = None) -> None:
+        """Remember when the source was polled and how it went."""
         async with self._store.transaction() as session:
             row = await session.get(Source, source.id)
             if row is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -149,3 +150,40 @@ async def test_a_chat_source_on_a_private_network_is_refused(
         report = await Ingestor(store, fetcher, IndexCache(store, ALIASES)).poll(source)
     assert "private network" in report.error
     assert feeds.request_count("/own.xml") == 0
+
+
+async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """The operator's feed speaks to every chat, even if a chat's own feed had it first."""
+    feeds.set_feed("/own.xml", rss([]))
+    feeds.set_feed("/op.xml", rss([]))
+    [operator] = await _setup(store, feeds, "/op.xml")
+    async with store.transaction() as session:
+        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
+        await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
+        own = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
+    await ingestor.poll(own)
+    await ingestor.poll(operator)
+    feeds.set_feed("/own.xml", rss([FULL_NAME]))
+    feeds.set_feed("/op.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(own)).queued == 1
+    assert (await ingestor.poll(operator)).queued == 1
+    assert sorted(await _outbox(store)) == [(OTHER, ["KIDA"]), (GROUP, ["KIDA"])]
+    assert (await ingestor.poll(operator)).queued == 0
+
+
+async def test_concurrent_polls_store_one_story(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    paths = [f"/f{n}.xml" for n in range(4)]
+    for path in paths:
+        feeds.set_feed(path, rss([]))
+    sources = await _setup(store, feeds, *paths)
+    await asyncio.gather(*(ingestor.poll(s) for s in sources))
+    for n, path in enumerate(paths):
+        feeds.set_feed(path, rss([{**FULL_NAME, "guid": f"copy-{n}"}]))
+    reports = await asyncio.gather(*(ingestor.poll(s) for s in sources + sources))
+    assert [r.error for r in reports] == [None] * 8
+    assert sum(r.new_articles for r in reports) == 1
+    assert await _outbox(store) == [(GROUP, ["KIDA"])]

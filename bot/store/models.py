@@ -62,6 +62,8 @@ class Base(DeclarativeBase):
     )
 
 
+TITLE_LENGTH = 256  # chat and source titles are cut to this on write
+
 # Identity columns: SQLite's INTEGER PRIMARY KEY, BIGINT elsewhere.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 CASCADE = {"ondelete": "CASCADE", "onupdate": "CASCADE"}
@@ -74,7 +76,7 @@ class Chat(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     type: Mapped[str] = mapped_column(String(20))
-    title: Mapped[str | None] = mapped_column(String(256))
+    title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -103,11 +105,11 @@ class Source(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     url: Mapped[str] = mapped_column(String(2048), unique=True)
-    title: Mapped[str] = mapped_column(String(256), default="")
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH), default="")
     operator: Mapped[bool] = mapped_column(Boolean, default=False)
     primed: Mapped[bool] = mapped_column(Boolean, default=False)
-    etag: Mapped[str | None] = mapped_column(String(512))
-    last_modified: Mapped[str | None] = mapped_column(String(128))
+    etag: Mapped[str | None] = mapped_column(Text)  # servers send any length
+    last_modified: Mapped[str | None] = mapped_column(Text)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,18 +18,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.article import Article as ArticleValue
 from bot.core.tags import Tag
-from bot.store.models import Article, Chat, ChatSource, Delivery, Follow, Source, StoryKey, utcnow
+from bot.store.models import (
+    TITLE_LENGTH,
+    Article,
+    Chat,
+    ChatSource,
+    Delivery,
+    Follow,
+    Source,
+    StoryKey,
+    utcnow,
+)
+
+
+def _insert(session: AsyncSession, model: type) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    return (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 async def _insert_ignoring_conflicts(
     session: AsyncSession, model: type, rows: Sequence[dict[str, object]]
 ) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING on both dialects; returns how many rows went in."""
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows went in."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(model).on_conflict_do_nothing()
+    statement = _insert(session, model).on_conflict_do_nothing()
     primary_key = list(model.__table__.primary_key.columns)
     inserted = await session.execute(statement.returning(*primary_key), list(rows))
     return len(inserted.all())
@@ -41,6 +55,7 @@ async def touch_chat(
     session: AsyncSession, chat_id: int, chat_type: str, title: str | None
 ) -> None:
     """Record a chat we heard from; hearing from it also makes it active again."""
+    title = title[:TITLE_LENGTH] if title else None
     chat = await session.get(Chat, chat_id)
     if chat is None:
         session.add(Chat(id=chat_id, type=chat_type, title=title, active=True))
@@ -52,24 +67,18 @@ async def touch_chat(
 async def follow(session: AsyncSession, chat_id: int, tags: Iterable[Tag]) -> list[Tag]:
     """Add tags to a chat; returns the ones that were new to it."""
     tags = list(tags)
-    existing = set(
+    if not tags:
+        return []
+    now = utcnow()
+    rows = [
+        {"chat_id": chat_id, "tag_key": t.key, "tag_name": t.name, "created_at": now} for t in tags
+    ]
+    added = set(
         await session.scalars(
-            select(Follow.tag_key).where(
-                Follow.chat_id == chat_id, Follow.tag_key.in_([t.key for t in tags])
-            )
+            _insert(session, Follow).on_conflict_do_nothing().returning(Follow.tag_key), rows
         )
     )
-    added = [t for t in tags if t.key not in existing]
-    now = utcnow()
-    await _insert_ignoring_conflicts(
-        session,
-        Follow,
-        [
-            {"chat_id": chat_id, "tag_key": t.key, "tag_name": t.name, "created_at": now}
-            for t in added
-        ],
-    )
-    return added
+    return [t for t in tags if t.key in added]
 
 
 async def unfollow(session: AsyncSession, chat_id: int, keys: Iterable[str]) -> set[str]:
@@ -134,7 +143,7 @@ async def recipients(
 
 async def sync_operator_sources(session: AsyncSession, feeds: Iterable[tuple[str, str]]) -> None:
     """Make the operator's list (url, title) the set of operator sources, keeping state."""
-    feeds = dict(feeds)
+    feeds = {url: title[:TITLE_LENGTH] for url, title in feeds}
     await session.execute(
         update(Source).where(Source.operator, Source.url.not_in(list(feeds))).values(operator=False)
     )
@@ -153,7 +162,7 @@ async def add_chat_source(session: AsyncSession, chat_id: int, url: str, title: 
     """Link a source to a chat (creating the source); False when the chat already had it."""
     source = await source_by_url(session, url)
     if source is None:
-        source = Source(url=url, title=title, operator=False)
+        source = Source(url=url, title=title[:TITLE_LENGTH], operator=False)
         session.add(source)
         await session.flush()
     return bool(
@@ -185,8 +194,11 @@ async def chat_sources(session: AsyncSession, chat_id: int) -> list[Source]:
 
 @dataclass(frozen=True)
 class KnownStory:
+    """A stored story; `reached_everyone` if it was first seen on an operator's feed."""
+
     article_id: int
     source_id: int | None
+    reached_everyone: bool
     first_seen_at: datetime
 
 
@@ -196,12 +208,15 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
     found: dict[str, KnownStory] = {}
     for start in range(0, len(keys), 500):
         rows = await session.execute(
-            select(StoryKey.key, Article.id, Article.source_id, Article.first_seen_at)
+            select(
+                StoryKey.key, Article.id, Article.source_id, Source.operator, Article.first_seen_at
+            )
             .join(Article, Article.id == StoryKey.article_id)
+            .outerjoin(Source, Source.id == Article.source_id)
             .where(StoryKey.key.in_(keys[start : start + 500]))
         )
-        for key, article_id, source_id, seen in rows:
-            found[key] = KnownStory(article_id, source_id, seen)
+        for key, article_id, source_id, operator, seen in rows:
+            found[key] = KnownStory(article_id, source_id, bool(operator), seen)
     return found
 
 
