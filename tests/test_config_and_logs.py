@@ -83,3 +83,24 @@ def test_db_upgrade_needs_no_token(
     assert main(["db", "upgrade"]) == 0
     assert (tmp_path / "x.db").exists()
     assert "up to date" in capsys.readouterr().out
+
+
+def test_python_dash_m_bot_is_newsbot() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "run" in done.stdout and "db" in done.stdout
+
+
+def test_unreadable_sources_file_is_a_config_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("SOURCES", str(tmp_path / "missing.opml"))
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "SOURCES: cannot read" in err and "Traceback" not in err

@@ -20,12 +20,10 @@ from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
-from bot.core.article import Article
 from bot.core.formatting import format_alert
 from bot.delivery.limits import Pacer
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Article as ArticleRow
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,19 +34,6 @@ MAX_BACKOFF = timedelta(minutes=30)
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s, ... capped at MAX_BACKOFF: retried for ever, never dropped."""
     return min(timedelta(seconds=5 * 2 ** min(attempts, 20)), MAX_BACKOFF)
-
-
-def to_value(row: ArticleRow) -> Article:
-    """The stored story as the core's plain value."""
-    return Article(
-        title=row.title,
-        link=row.link,
-        guid=row.guid,
-        summary=row.summary,
-        content=row.content,
-        categories=tuple(row.categories or ()),
-        published=row.published_at,
-    )
 
 
 def _retry_after(exc: RetryAfter) -> timedelta:
@@ -117,7 +102,7 @@ class Sender:
 
     async def _deliver(self, item: queries.Due) -> bool:
         """Send one alert and record the outcome; False when it has to wait."""
-        text = format_alert(to_value(item.article), source_name=item.source_title, tags=item.tags)
+        text = format_alert(item.article.as_value(), source_name=item.source_title, tags=item.tags)
         try:
             await self._send(item.chat_id, text)
         except RetryAfter as exc:

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.core.article import Article as ArticleValue
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware, the only kind of time the store hands out."""
@@ -145,6 +147,18 @@ class Article(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def as_value(self) -> ArticleValue:
+        """The stored story as the core's plain value."""
+        return ArticleValue(
+            title=self.title,
+            link=self.link,
+            guid=self.guid,
+            summary=self.summary,
+            content=self.content,
+            categories=tuple(self.categories or ()),
+            published=self.published_at,
+        )
 
 
 class StoryKey(Base):

@@ -242,10 +242,18 @@ async def insert_article(
     return row.id
 
 
-async def recent_articles(session: AsyncSession, limit: int) -> list[Article]:
+async def recent_articles_for_chat(
+    session: AsyncSession, chat_id: int, limit: int
+) -> list[Article]:
+    """Newest stories from the feeds this chat hears: the operator's and its own."""
+    own = select(ChatSource.source_id).where(ChatSource.chat_id == chat_id)
+    heard = select(Source.id).where(or_(Source.operator, Source.id.in_(own)))
     return list(
         await session.scalars(
-            select(Article).order_by(Article.first_seen_at.desc(), Article.id.desc()).limit(limit)
+            select(Article)
+            .where(Article.source_id.in_(heard))
+            .order_by(Article.first_seen_at.desc(), Article.id.desc())
+            .limit(limit)
         )
     )
 

@@ -1,12 +1,13 @@
-"""Telegram handlers: read what a person typed, check who may do it, call the core, answer.
+"""Telegram handlers: read what a person typed, check who may do it, call an action, answer.
 
-No business logic lives here: tags come from `bot.core.tags`, storage from
-`bot.store.queries`, and polling a new source from the `Ingestor`.
+No business logic lives here: every request goes through `bot.actions`, every sentence
+comes from `bot.telegram.texts`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -14,13 +15,9 @@ from telegram import BotCommand, Message, MessageEntity, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
+from bot import actions
 from bot.core.aliases import AliasTable
-from bot.core.formatting import format_article_line
-from bot.core.matching import TagIndex
-from bot.core.tags import Tag, TagError, make_tag, split_tags
-from bot.delivery.sender import to_value
 from bot.ingest import Ingestor
-from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
 from bot.store.db import Store
 from bot.telegram import texts
@@ -28,8 +25,7 @@ from bot.telegram.permissions import may_change
 
 log = logging.getLogger(__name__)
 
-LATEST_COUNT = 5
-LATEST_SCAN = 1000  # how many recent stories /latest looks through
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
 def command_argument(message: Message) -> str:
@@ -57,9 +53,9 @@ class Commands:
             "addsource": self.addsource,
         }
         open_to_all = {
-            "start": self.help,
-            "help": self.help,
-            "list": self.list,
+            "start": self.show_help,
+            "help": self.show_help,
+            "list": self.list_tags,
             "latest": self.latest,
         }
         for name, handler in open_to_all.items():
@@ -71,11 +67,12 @@ class Commands:
 
     @staticmethod
     def menu() -> list[BotCommand]:
+        """The command menu Telegram shows beside the text field."""
         return [BotCommand(name, description) for name, description in texts.COMMANDS]
 
     # --- wrappers --------------------------------------------------------------------
 
-    def _tracked(self, handler):
+    def _tracked(self, handler: Handler) -> Handler:
         """Remember the chat (and reactivate it: it is talking to us) before handling."""
 
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -90,7 +87,9 @@ class Commands:
         return wrapped
 
     @staticmethod
-    def _admins_only(handler):
+    def _admins_only(handler: Handler) -> Handler:
+        """Let only those who may change the chat's tags through (see permissions)."""
+
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             message = update.effective_message
             if message is None:
@@ -104,44 +103,30 @@ class Commands:
 
     # --- commands --------------------------------------------------------------------
 
-    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def show_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, texts.HELP)
 
     async def follow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        names = split_tags(command_argument(update.effective_message))
-        if not names:
+        argument = command_argument(update.effective_message)
+        if not argument:
             await _reply(update, escape(texts.FOLLOW_USAGE))
             return
-        tags, errors = self._parse_tags(names)
-        async with self.store.transaction() as session:
-            added = await queries.follow(session, update.effective_chat.id, tags)
-        added_keys = {t.key for t in added}
-        already = [t for t in tags if t.key not in added_keys]
-        await _reply(update, texts.followed(added, already, errors, self.aliases))
+        change = await actions.follow(self.store, update.effective_chat.id, argument, self.aliases)
+        await _reply(update, texts.followed(change, self.aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        names = split_tags(command_argument(update.effective_message))
-        if not names:
+        argument = command_argument(update.effective_message)
+        if not argument:
             await _reply(update, escape(texts.UNFOLLOW_USAGE))
             return
-        tags, errors = self._parse_tags(names)
-        async with self.store.transaction() as session:
-            removed = await queries.unfollow(
-                session, update.effective_chat.id, [t.key for t in tags]
-            )
-        text = texts.unfollowed(
-            [t.name for t in tags if t.key in removed],
-            [t.name for t in tags if t.key not in removed],
+        change = await actions.unfollow(
+            self.store, update.effective_chat.id, argument, self.aliases
         )
-        await _reply(update, "\n".join([text, *map(escape, errors)]).strip())
+        await _reply(update, texts.unfollowed(change))
 
-    async def list(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        async with self.store.transaction() as session:
-            follows = await queries.chat_follows(session, update.effective_chat.id)
-        tags, _errors = self._parse_tags([f.tag_name for f in follows])
-        await _reply(
-            update, texts.tag_list(tags, self.aliases) if tags else escape(texts.NOTHING_FOLLOWED)
-        )
+    async def list_tags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        tags = await actions.chat_tags(self.store, update.effective_chat.id, self.aliases)
+        await _reply(update, texts.tag_list(tags, self.aliases))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)
@@ -149,19 +134,13 @@ class Commands:
             await _reply(update, escape(texts.LATEST_USAGE))
             return
         try:
-            tag = make_tag(argument, self.aliases)
-        except TagError as exc:
+            tag, found = await actions.latest(
+                self.store, update.effective_chat.id, argument, self.aliases
+            )
+        except actions.ActionError as exc:
             await _reply(update, escape(str(exc)))
             return
-        index = TagIndex([tag])
-        async with self.store.transaction() as session:
-            recent = await queries.recent_articles(session, LATEST_SCAN)
-        hits = [row for row in recent if index.match(to_value(row))][:LATEST_COUNT]
-        if not hits:
-            await _reply(update, f"No stored articles match {escape(tag.name)} yet.")
-            return
-        lines = [format_article_line(to_value(row)) for row in hits]
-        await _reply(update, f"Latest for <b>{escape(tag.name)}</b>:\n" + "\n".join(lines))
+        await _reply(update, texts.latest(tag, found))
 
     async def addsource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)
@@ -169,31 +148,17 @@ class Commands:
             await _reply(update, escape(texts.ADDSOURCE_USAGE))
             return
         try:
-            url = check_url(argument)
-            if not self.allow_private_networks:
-                await check_public(url)
-        except UnsafeURLError as exc:
+            added = await actions.add_source(
+                self.store,
+                self.ingestor,
+                update.effective_chat.id,
+                argument,
+                allow_private=self.allow_private_networks,
+            )
+        except actions.ActionError as exc:
             await _reply(update, escape(str(exc)))
             return
-        chat_id = update.effective_chat.id
-        async with self.store.transaction() as session:
-            created = await queries.add_chat_source(session, chat_id, url, title=url)
-            source = await queries.source_by_url(session, url)
-        if not created:
-            await _reply(update, "This chat already has that source.")
-            return
-        report = await self.ingestor.poll(source.id)
-        if report.error:
-            async with self.store.transaction() as session:
-                await queries.remove_chat_source(session, chat_id, source.id)
-            await _reply(update, f"I could not use that feed: {escape(report.error)}")
-            return
-        await _reply(
-            update,
-            f"Added {escape(url)}: it lists {report.items} "
-            f"{'article' if report.items == 1 else 'articles'} now. New ones that match this "
-            "chat's tags will be posted here.",
-        )
+        await _reply(update, texts.source_added(added.url, added.items))
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -220,19 +185,8 @@ class Commands:
             await queries.touch_chat(session, old, "group", message.chat.title)
             await queries.migrate_chat(session, old, new)
 
-    def _parse_tags(self, names: list[str]) -> tuple[list[Tag], list[str]]:
-        tags, errors = [], []
-        for name in names:
-            try:
-                tags.append(make_tag(name, self.aliases))
-            except TagError as exc:
-                errors.append(str(exc))
-        return tags, errors
-
 
 async def _reply(update: Update, html_text: str) -> None:
-    await update.effective_message.reply_text(
-        html_text,
-        parse_mode=ParseMode.HTML,
-        do_quote=False,
-    )
+    """Answer in the chat, in as many messages as Telegram's length limit needs."""
+    for part in texts.split_message(html_text):
+        await update.effective_message.reply_text(part, parse_mode=ParseMode.HTML, do_quote=False)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.actions import TagChange
 from bot.core.aliases import AliasTable
+from bot.core.article import Article
+from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
 from bot.core.tags import Tag
 
 HELP = (
@@ -49,29 +52,73 @@ def describe_tag(tag: Tag, aliases: AliasTable) -> str:
     return line
 
 
-def followed(added: list[Tag], already: list[Tag], errors: list[str], aliases: AliasTable) -> str:
+def followed(change: TagChange, aliases: AliasTable) -> str:
     parts = []
-    if added:
-        parts.append("Now following:\n" + "\n".join("• " + describe_tag(t, aliases) for t in added))
-        parts.append("New articles that match will be posted here.")
-    if already:
-        parts.append("Already followed: " + ", ".join(escape(t.name) for t in already))
-    parts.extend(escape(e) for e in errors)
+    if change.changed:
+        lines = "\n".join("• " + describe_tag(t, aliases) for t in change.changed)
+        parts.append(f"Now following:\n{lines}\n\nNew articles that match will be posted here.")
+    if change.unchanged:
+        parts.append("Already followed: " + ", ".join(escape(t.name) for t in change.unchanged))
+    parts.extend(escape(e) for e in change.errors)
     return "\n\n".join(parts)
 
 
-def unfollowed(removed: list[str], missing: list[str]) -> str:
+def unfollowed(change: TagChange) -> str:
     parts = []
-    if removed:
-        parts.append("Stopped following: " + ", ".join(escape(n) for n in removed))
-    if missing:
-        parts.append("This chat did not follow: " + ", ".join(escape(n) for n in missing))
+    if change.changed:
+        parts.append("Stopped following: " + ", ".join(escape(t.name) for t in change.changed))
+    if change.unchanged:
+        parts.append(
+            "This chat did not follow: " + ", ".join(escape(t.name) for t in change.unchanged)
+        )
+    parts.extend(escape(e) for e in change.errors)
     return "\n".join(parts)
 
 
 def tag_list(tags: list[Tag], aliases: AliasTable) -> str:
+    if not tags:
+        return escape(NOTHING_FOLLOWED)
     return "This chat follows:\n" + "\n".join("• " + describe_tag(t, aliases) for t in tags)
+
+
+def latest(tag: Tag, articles: list[Article]) -> str:
+    if not articles:
+        return f"No stored articles match {escape(tag.name)} yet."
+    lines = "\n".join(format_article_line(a) for a in articles)
+    return f"Latest for <b>{escape(tag.name)}</b>:\n{lines}"
+
+
+def source_added(url: str, items: int) -> str:
+    return (
+        f"Added {escape(url)}: it lists {items} {'article' if items == 1 else 'articles'} now. "
+        "New ones that match this chat's tags will be posted here."
+    )
 
 
 def unknown_command(command: str) -> str:
     return f"I don't know {escape(command)}. Send /help to see what I can do."
+
+
+def split_message(html_text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Cut a long reply at line breaks into messages Telegram accepts.
+
+    Our replies keep every tag pair on one line, so a cut between lines never splits
+    markup; a single line longer than the limit is cut hard (it can only be plain text).
+    """
+    parts: list[str] = []
+    current = ""
+    for line in html_text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            candidate = line
+        current = candidate
+    if current.strip():
+        parts.append(current)
+    return parts or [html_text]

@@ -133,7 +133,7 @@ async def test_latest_lists_stored_matching_articles(
 ) -> None:
     for _ in range(200):  # the first poll stores the feed's items
         async with newsbot.store.transaction() as session:
-            if await queries.recent_articles(session, 1):
+            if await queries.recent_articles_for_chat(session, PRIVATE, 1):
                 break
         await asyncio.sleep(0.05)
     answer = await ask(telegram, PRIVATE, "/latest KIDA")
@@ -178,3 +178,87 @@ async def test_addsource_polls_a_feed_for_this_chat(
             sources = await queries.chat_sources(session, PRIVATE)
         assert [s.url for s in sources] == [feeds.url("/own.xml")]
         assert sources[0].primed  # polled once: its existing items will not be alerted
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/start@newsbot_test_bot", "/follow"),
+        ("/help@newsbot_test_bot", "/follow"),
+        ("/follow@newsbot_test_bot NATO, KIDA", "Now following"),
+        ("/unfollow@newsbot_test_bot IISS", "did not follow: IISS"),
+        ("/list@newsbot_test_bot", "follows no tags"),
+        ("/latest@newsbot_test_bot NATO", "No stored articles match NATO"),
+        ("/addsource@newsbot_test_bot ftp://x.example/feed", "http"),
+    ],
+)
+async def test_every_command_answers_when_addressed_to_the_bot(
+    newsbot: NewsBot, telegram: TelegramEmulator, command: str, expected: str
+) -> None:
+    assert expected in await reply(telegram, GROUP, command, from_user=ADMIN)
+
+
+async def test_a_linked_channel_writing_in_the_group_is_not_an_admin(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    telegram.add_chat(-100777, "channel", title="Linked channel")
+    answer = await reply(telegram, GROUP, "/follow KIDA", sender_chat=-100777)
+    assert "administrators" in answer
+    answer = await reply(telegram, GROUP, "/follow KIDA", sender_chat=GROUP)  # anonymous admin
+    assert "Now following" in answer
+
+
+async def test_a_long_answer_is_split_under_telegrams_limit(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    tags = ", ".join(f"Topic number {n} of a long list" for n in range(210))
+    telegram.send_message(PRIVATE, f"/follow {tags}")
+
+    def cap_explained() -> bool:
+        return any("up to 200 tags; 10 were not added" in m.plain_text for m in sent())
+
+    def sent() -> list:
+        return telegram.sent_messages(PRIVATE)
+
+    await asyncio.to_thread(telegram.wait_for, cap_explained)
+    assert len(sent()) >= 2 and all(len(m.plain_text) <= 4096 for m in sent())
+    async with newsbot.store.transaction() as session:
+        assert len(await queries.chat_follows(session, PRIVATE)) == 200
+
+
+async def test_group_upgrade_message_moves_the_chats_tags(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    old, new = -4242, -1004242
+    telegram.add_chat(old, "group", admins={ADMIN: "creator"})
+    telegram.add_chat(new, "supergroup", admins={ADMIN: "creator"})
+    await reply(telegram, old, "/follow KIDA", from_user=ADMIN)
+    telegram.push_update(
+        {
+            "message": {
+                "message_id": 99,
+                "date": 0,
+                "chat": {"id": old, "type": "group", "title": "Old"},
+                "from": {"id": ADMIN, "is_bot": False, "first_name": "Ada"},
+                "migrate_to_chat_id": new,
+            }
+        }
+    )
+    assert "KIDA" in await reply(telegram, new, "/list", from_user=ADMIN)
+    async with newsbot.store.transaction() as session:
+        assert await queries.chat_follows(session, old) == []
+
+
+async def test_latest_does_not_show_another_chats_own_feed(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    private_story = {
+        **STORY,
+        "title": "KIDA item from a private feed",
+        "link": "https://p.example/1",
+    }
+    feeds.set_feed("/own.xml", rss([private_story], title="Own"))
+    async with running_bot(telegram, feeds, tmp_path, allow_private_networks=True):
+        assert "Added" in await reply(telegram, PRIVATE, f"/addsource {feeds.url('/own.xml')}")
+        assert "private feed" in await reply(telegram, PRIVATE, "/latest KIDA")
+        assert "private feed" not in await reply(telegram, GROUP, "/latest KIDA", from_user=ADMIN)

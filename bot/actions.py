@@ -1,0 +1,120 @@
+"""What a chat can ask for, independent of Telegram: the handlers' only way to the core.
+
+Each action takes plain values (a chat id, what was typed) and returns plain results, so
+the same actions can later serve a web page or a second chat platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.core.aliases import AliasTable
+from bot.core.article import Article
+from bot.core.matching import TagIndex
+from bot.core.tags import Tag, TagError, make_tag, split_tags
+from bot.ingest import Ingestor
+from bot.sources.guard import UnsafeURLError, check_public, check_url
+from bot.store import queries
+from bot.store.db import Store
+
+MAX_TAGS_PER_CHAT = 200
+LATEST_SCAN = 1000  # how many recent stories /latest looks through
+
+
+class ActionError(Exception):
+    """The request cannot be done; the message says why, in words for the chat."""
+
+
+@dataclass
+class TagChange:
+    """The outcome of /follow or /unfollow, tag by tag."""
+
+    changed: list[Tag] = field(default_factory=list)
+    unchanged: list[Tag] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def parse_tags(text: str, aliases: AliasTable) -> TagChange:
+    """Tags typed after a command; the ones that cannot be tags become error sentences."""
+    result = TagChange()
+    for name in split_tags(text):
+        try:
+            result.unchanged.append(make_tag(name, aliases))
+        except TagError as exc:
+            result.errors.append(str(exc))
+    return result
+
+
+async def follow(store: Store, chat_id: int, text: str, aliases: AliasTable) -> TagChange:
+    result = parse_tags(text, aliases)
+    async with store.transaction() as session:
+        have = len(await queries.chat_follows(session, chat_id))
+        room = max(MAX_TAGS_PER_CHAT - have, 0)
+        if len(result.unchanged) > room:
+            result.errors.append(
+                f"A chat can follow up to {MAX_TAGS_PER_CHAT} tags; "
+                f"{len(result.unchanged) - room} were not added."
+            )
+        added = await queries.follow(session, chat_id, result.unchanged[:room])
+    keys = {t.key for t in added}
+    return TagChange(added, [t for t in result.unchanged if t.key not in keys], result.errors)
+
+
+async def unfollow(store: Store, chat_id: int, text: str, aliases: AliasTable) -> TagChange:
+    result = parse_tags(text, aliases)
+    async with store.transaction() as session:
+        removed = await queries.unfollow(session, chat_id, [t.key for t in result.unchanged])
+    return TagChange(
+        [t for t in result.unchanged if t.key in removed],
+        [t for t in result.unchanged if t.key not in removed],
+        result.errors,
+    )
+
+
+async def chat_tags(store: Store, chat_id: int, aliases: AliasTable) -> list[Tag]:
+    async with store.transaction() as session:
+        follows = await queries.chat_follows(session, chat_id)
+    return parse_tags("\n".join(f.tag_name for f in follows), aliases).unchanged
+
+
+async def latest(
+    store: Store, chat_id: int, text: str, aliases: AliasTable, count: int = 5
+) -> tuple[Tag, list[Article]]:
+    """The newest stored stories this chat could be alerted to that match a tag."""
+    try:
+        tag = make_tag(text, aliases)
+    except TagError as exc:
+        raise ActionError(str(exc)) from None
+    index = TagIndex([tag])
+    async with store.transaction() as session:
+        recent = await queries.recent_articles_for_chat(session, chat_id, LATEST_SCAN)
+    return tag, [a for a in (row.as_value() for row in recent) if index.match(a)][:count]
+
+
+@dataclass(frozen=True)
+class AddedSource:
+    url: str
+    items: int
+
+
+async def add_source(
+    store: Store, ingestor: Ingestor, chat_id: int, text: str, *, allow_private: bool
+) -> AddedSource:
+    """Check, store and poll a chat's own feed; undone if the first poll fails."""
+    try:
+        url = check_url(text)
+        if not allow_private:
+            await check_public(url)
+    except UnsafeURLError as exc:
+        raise ActionError(str(exc)) from None
+    async with store.transaction() as session:
+        created = await queries.add_chat_source(session, chat_id, url, title=url)
+        source = await queries.source_by_url(session, url)
+    if not created:
+        raise ActionError("This chat already has that source.")
+    report = await ingestor.poll(source.id)
+    if report.error:
+        async with store.transaction() as session:
+            await queries.remove_chat_source(session, chat_id, source.id)
+        raise ActionError(f"I could not use that feed: {report.error}")
+    return AddedSource(url, report.items)
