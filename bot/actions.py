@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.matching import TagIndex
-from bot.core.tags import Tag, TagError, make_tag, split_tags
+from bot.core.tags import MAX_TAG_LENGTH, Tag, TagError, make_tag, split_tags
+from bot.core.text import normalize
 from bot.ingest import Ingestor
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
@@ -118,3 +119,36 @@ async def add_source(
             await queries.remove_chat_source(session, chat_id, source.id)
         raise ActionError(f"I could not use that feed: {report.error}")
     return AddedSource(url, report.items)
+
+
+ALIAS_USAGE = "Write it as /alias TAG = NAME, for example: /alias KIDA = 국방연구원"
+
+
+def _alias_parts(text: str) -> tuple[str, str]:
+    """("KIDA", "Korea Institute for Defense Analyses") from "KIDA = Korea Institute ..."."""
+    tag, sep, name = text.partition("=")
+    tag, name = " ".join(tag.split()), " ".join(name.split())
+    if not sep or not tag or not name:
+        raise ActionError(ALIAS_USAGE)
+    if not normalize(tag) or not normalize(name):
+        raise ActionError("Both the tag and the name need letters or digits.")
+    if max(len(tag), len(name)) > MAX_TAG_LENGTH:
+        raise ActionError(f"Keep the tag and the name to {MAX_TAG_LENGTH} characters each.")
+    return tag, name
+
+
+async def add_alias(store: Store, chat_id: int, text: str) -> tuple[str, str, bool]:
+    """A name that, in this chat, counts as the tag (e.g. a local spelling or nickname)."""
+    tag, name = _alias_parts(text)
+    async with store.transaction() as session:
+        added = await queries.add_chat_alias(
+            session, chat_id, normalize(tag), normalize(name), name
+        )
+    return tag, name, added
+
+
+async def remove_alias(store: Store, chat_id: int, text: str) -> tuple[str, str, bool]:
+    tag, name = _alias_parts(text)
+    async with store.transaction() as session:
+        removed = await queries.remove_chat_alias(session, chat_id, normalize(tag), normalize(name))
+    return tag, name, removed

@@ -28,6 +28,7 @@ from bot.store import queries
 from bot.store.db import Store, describe
 from bot.store.models import utcnow
 from bot.telegram.commands import Commands
+from bot.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,11 @@ class NewsBot:
         self.settings = settings
         self.store = Store(settings.database_url)
         self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
-        aliases = AliasTable.load()
-        self.ingestor = Ingestor(self.store, self.fetcher, IndexCache(self.store, aliases))
+        vocabulary = Vocabulary(self.store, AliasTable.load())
+        self.ingestor = Ingestor(self.store, self.fetcher, IndexCache(self.store, vocabulary))
         self.application = build_application(settings)
         self.commands = Commands(
-            self.store, aliases, self.ingestor, settings.allow_private_networks
+            self.store, vocabulary, self.ingestor, settings.allow_private_networks
         )
         self.commands.register(self.application)
         self.application.add_error_handler(_log_error)

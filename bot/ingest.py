@@ -19,48 +19,62 @@ from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.dedup import story_keys
 from bot.core.matching import TagIndex
-from bot.core.tags import TagError, make_tag
+from bot.core.tags import Tag, TagError, make_tag
+from bot.core.text import normalize
 from bot.sources.fetch import Fetcher, FetchResult
 from bot.sources.parse import ParsedFeed, parse_feed
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import TITLE_LENGTH, Source, utcnow
+from bot.vocabulary import Vocabulary, chat_tag_key, learn_from, parse_chat_tag_key
 
 log = logging.getLogger(__name__)
 
 
 class IndexCache:
-    """The TagIndex of every followed tag, rebuilt aside when the follows change.
+    """The TagIndex of every followed tag, rebuilt aside when follows or aliases change.
 
-    The follow set is fingerprinted from the database, not from this process's own
-    commands, so a follow made through another process is seen too.
+    Follows and aliases are fingerprinted from the database, not from this process's own
+    commands, so a change made through another process is seen too. A chat's own aliases
+    enter the index under keys that match for that chat only (`chat_tag_key`).
     """
 
-    def __init__(self, store: Store, aliases: AliasTable) -> None:
+    def __init__(self, store: Store, vocabulary: Vocabulary) -> None:
         self._store = store
-        self._aliases = aliases
-        self._fingerprint: tuple[int, int] | None = None
+        self._vocabulary = vocabulary
+        self._fingerprint: tuple[int, ...] | None = None
         self._index = TagIndex(())
         self._lock = asyncio.Lock()
 
     async def current(self) -> TagIndex:
         async with self._lock:
             async with self._store.transaction() as session:
-                fingerprint = await queries.follow_fingerprint(session)
+                fingerprint = (
+                    *await queries.follow_fingerprint(session),
+                    *await queries.alias_fingerprint(session),
+                )
                 if fingerprint == self._fingerprint:
                     return self._index
                 names = [name for _key, name in await queries.followed_tags(session)]
-            self._index = await asyncio.to_thread(self._build, names)
+                chat_aliases = await queries.followed_chat_aliases(session)
+            table = await self._vocabulary.table()
+            self._index = await asyncio.to_thread(self._build, names, chat_aliases, table)
             self._fingerprint = fingerprint
             return self._index
 
-    def _build(self, names: list[str]) -> TagIndex:
+    @staticmethod
+    def _build(
+        names: list[str], chat_aliases: list[tuple[int, str, str, str]], table: AliasTable
+    ) -> TagIndex:
         tags = []
         for name in names:
             try:
-                tags.append(make_tag(name, self._aliases))
+                tags.append(make_tag(name, table))
             except TagError:  # stored before a rule change made it invalid: skip, keep going
                 log.warning("skipping a followed tag that no longer parses: %r", name)
+        for chat_id, tag_key, tag_name, alias in chat_aliases:
+            if term := normalize(alias):
+                tags.append(Tag(key=chat_tag_key(chat_id, tag_key), name=tag_name, terms=(term,)))
         return TagIndex(tags)
 
 
@@ -158,9 +172,10 @@ class Ingestor:
                     article_id = await queries.insert_article(
                         session, source.id, article, keys, now
                     )
-                    story = queries.KnownStory(article_id, source.id, True, now)
+                    story = queries.KnownStory(article_id, source.id, source.operator, now)
                     known.update(dict.fromkeys(keys, story))
                     new += 1
+                    await learn_from(session, article_id, source.url, article)
                 elif story.reached_everyone or story.source_id == source.id:
                     continue  # every chat this feed speaks to was considered at first sight
                 if source.primed:  # the first poll only learns what is already there
@@ -194,9 +209,19 @@ class Ingestor:
         matched = index.match(article)
         if not matched:
             return 0
+        shared = [key for key in matched if parse_chat_tag_key(key) is None]
+        found = await queries.recipients(session, shared, source, story.first_seen_at)
+        for key in matched:
+            if (own := parse_chat_tag_key(key)) is not None:
+                chat_id, tag_key = own
+                found += await queries.recipients(
+                    session, [tag_key], source, story.first_seen_at, chat_id
+                )
         tags_by_chat: dict[int, list[str]] = {}
-        for recipient in await queries.recipients(session, matched, source, story.first_seen_at):
-            tags_by_chat.setdefault(recipient.chat_id, []).append(recipient.tag_name)
+        for recipient in found:
+            names = tags_by_chat.setdefault(recipient.chat_id, [])
+            if recipient.tag_name not in names:
+                names.append(recipient.tag_name)
         return await queries.enqueue(session, story.article_id, tags_by_chat)
 
     async def _failed(self, source: Source, error: str) -> PollReport:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import select
 
+from bot import actions
 from bot.core.aliases import AliasTable
 from bot.core.tags import make_tag
 from bot.ingest import IndexCache, Ingestor
@@ -15,6 +16,7 @@ from bot.sources.fetch import Fetcher
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import Delivery, Source
+from bot.vocabulary import Vocabulary
 from tests.fakes.feed_server import FeedServer, rss
 
 ALIASES = AliasTable.load()
@@ -38,7 +40,7 @@ def feeds() -> Iterator[FeedServer]:
 async def ingestor(store: Store) -> AsyncIterator[Ingestor]:
     """An ingestor whose chat sources may live on 127.0.0.1, where the feed server is."""
     async with Fetcher(allow_private_networks=True) as fetcher:
-        yield Ingestor(store, fetcher, IndexCache(store, ALIASES))
+        yield Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)))
 
 
 async def _setup(store: Store, feeds: FeedServer, *paths: str) -> list[int]:
@@ -147,7 +149,9 @@ async def test_a_chat_source_on_a_private_network_is_refused(
         await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
         source = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
     async with Fetcher() as fetcher:
-        report = await Ingestor(store, fetcher, IndexCache(store, ALIASES)).poll(source)
+        report = await Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES))).poll(
+            source
+        )
     assert "private network" in report.error
     assert feeds.request_count("/own.xml") == 0
 
@@ -187,3 +191,69 @@ async def test_concurrent_polls_store_one_story(
     assert [r.error for r in reports] == [None] * 8
     assert sum(r.new_articles for r in reports) == 1
     assert await _outbox(store) == [(GROUP, ["KIDA"])]
+
+
+async def test_a_chat_alias_matches_for_that_chat_only(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    feeds.set_feed("/a.xml", rss([]))
+    [source] = await _setup(store, feeds, "/a.xml")
+    async with store.transaction() as session:
+        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
+    await actions.add_alias(store, GROUP, "KIDA = 국방연구원")
+    await ingestor.poll(source)
+    local = {"title": "국방연구원 보고서", "link": "https://ko.example/1", "description": "요약"}
+    feeds.set_feed("/a.xml", rss([local]))
+    assert (await ingestor.poll(source)).queued == 1
+    assert await _outbox(store) == [(GROUP, ["KIDA"])]
+
+
+async def test_definitions_seen_often_enough_become_aliases(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """Three articles from two hosts define KRISS; then the full name alone matches it."""
+    feeds.set_feed("/a.xml", rss([]))
+    feeds.set_feed("/b.xml", rss([]))
+    a, _b = await _setup(store, feeds, "/a.xml", "/b.xml")
+    async with store.transaction() as session:  # the same server under a second host name
+        await queries.sync_operator_sources(
+            session,
+            [
+                (feeds.url("/a.xml"), "a"),
+                (feeds.url("/b.xml").replace("127.0.0.1", "localhost"), "b"),
+            ],
+        )
+        b = (
+            await queries.source_by_url(
+                session, feeds.url("/b.xml").replace("127.0.0.1", "localhost")
+            )
+        ).id
+        await queries.follow(session, GROUP, [make_tag("KRISS", ALIASES)])
+    for source_id in (a, b):
+        await ingestor.poll(source_id)
+
+    def defining(n: int) -> dict:
+        return {
+            "title": f"Clock research {n}",
+            "link": f"https://science.example/{n}",
+            "description": "Scientists at the Korea Research Institute of Standards and "
+            "Science (KRISS) built a new clock.",
+        }
+
+    full_name_only = {
+        "title": "Time keeping",
+        "link": "https://science.example/full",
+        "description": "The Korea Research Institute of Standards and Science said on Monday.",
+    }
+    feeds.set_feed("/a.xml", rss([defining(1), defining(2)]))
+    await ingestor.poll(a)
+    feeds.set_feed("/b.xml", rss([defining(3)]))
+    await ingestor.poll(b)
+    assert len(await _outbox(store)) == 3  # each defining article names KRISS itself
+    feeds.set_feed("/a.xml", rss([defining(1), defining(2), full_name_only]))
+    assert (await ingestor.poll(a)).queued == 1
+    async with store.transaction() as session:
+        learned = await queries.learned_aliases(session)
+    assert [(row.short, row.long) for row in learned] == [
+        ("KRISS", "Korea Research Institute of Standards and Science")
+    ]

@@ -190,3 +190,49 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChatAlias(Base):
+    """A name a chat added to one of its tags with /alias; it matches for that chat only."""
+
+    __tablename__ = "chat_aliases"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "tag_key", "alias_key"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", **CASCADE), index=True)
+    tag_key: Mapped[str] = mapped_column(String(200))
+    alias_key: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DefinitionSighting(Base):
+    """An article that spelled out an acronym ("Full Name (ACR)"): evidence for an alias."""
+
+    __tablename__ = "definition_sightings"
+    __table_args__ = (UniqueConstraint("short_key", "long_key", "article_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    short_key: Mapped[str] = mapped_column(String(200))
+    long_key: Mapped[str] = mapped_column(String(200))
+    short: Mapped[str] = mapped_column(String(200))
+    long: Mapped[str] = mapped_column(String(200))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    source_host: Mapped[str] = mapped_column(String(256))
+
+
+class LearnedAlias(Base):
+    """A definition seen often enough, in enough sources, to be used as an alias."""
+
+    __tablename__ = "learned_aliases"
+    __table_args__ = (UniqueConstraint("short_key", "long_key"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    short_key: Mapped[str] = mapped_column(String(200))
+    long_key: Mapped[str] = mapped_column(String(200))
+    short: Mapped[str] = mapped_column(String(200))
+    long: Mapped[str] = mapped_column(String(200))
+    learned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

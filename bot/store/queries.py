@@ -22,9 +22,12 @@ from bot.store.models import (
     TITLE_LENGTH,
     Article,
     Chat,
+    ChatAlias,
     ChatSource,
+    DefinitionSighting,
     Delivery,
     Follow,
+    LearnedAlias,
     Source,
     StoryKey,
     utcnow,
@@ -121,15 +124,21 @@ class Recipient:
 
 
 async def recipients(
-    session: AsyncSession, tag_keys: Iterable[str], source: Source, seen_at: datetime
+    session: AsyncSession,
+    tag_keys: Iterable[str],
+    source: Source,
+    seen_at: datetime,
+    chat_id: int | None = None,
 ) -> list[Recipient]:
-    """Chats that followed one of these tags before the story was first seen.
-
-    An operator's source speaks to every chat; a chat's own source only to chats that added it.
+    """Chats (or the one chat given) that followed one of these tags before the story was
+    first seen. An operator's source speaks to every chat; a chat's own source only to the
+    chats that added it.
     """
     query = select(Follow.chat_id, Follow.tag_name).where(
         Follow.tag_key.in_(list(tag_keys)), Follow.created_at <= seen_at
     )
+    if chat_id is not None:
+        query = query.where(Follow.chat_id == chat_id)
     if not source.operator:
         query = query.where(
             Follow.chat_id.in_(select(ChatSource.chat_id).where(ChatSource.source_id == source.id))
@@ -351,6 +360,7 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     # Both ids are known: move what the new one lacks, then drop the old chat.
     for model, key in (
         (Follow, Follow.tag_key),
+        (ChatAlias, ChatAlias.alias_key),
         (ChatSource, ChatSource.source_id),
         (Delivery, Delivery.article_id),
     ):
@@ -380,3 +390,109 @@ async def due_source_ids(session: AsyncSession, now: datetime, interval: timedel
             .order_by(Source.last_polled_at.is_not(None), Source.last_polled_at, Source.id)
         )
     )
+
+
+# --- aliases ----------------------------------------------------------------------------
+
+
+async def alias_fingerprint(session: AsyncSession) -> tuple[int, int, int, int]:
+    """(count, max id) of chat aliases and of learned aliases: changes with either."""
+    chat = (await session.execute(select(func.count(ChatAlias.id), func.max(ChatAlias.id)))).one()
+    learned = (
+        await session.execute(select(func.count(LearnedAlias.id), func.max(LearnedAlias.id)))
+    ).one()
+    return int(chat[0]), int(chat[1] or 0), int(learned[0]), int(learned[1] or 0)
+
+
+async def add_chat_alias(
+    session: AsyncSession, chat_id: int, tag_key: str, alias_key: str, alias: str
+) -> bool:
+    """False when the chat already had that alias for that tag."""
+    row = {"chat_id": chat_id, "tag_key": tag_key, "alias_key": alias_key, "alias": alias}
+    return bool(
+        await _insert_ignoring_conflicts(session, ChatAlias, [{**row, "created_at": utcnow()}])
+    )
+
+
+async def remove_chat_alias(
+    session: AsyncSession, chat_id: int, tag_key: str, alias_key: str
+) -> bool:
+    removed = await session.scalars(
+        delete(ChatAlias)
+        .where(
+            ChatAlias.chat_id == chat_id,
+            ChatAlias.tag_key == tag_key,
+            ChatAlias.alias_key == alias_key,
+        )
+        .returning(ChatAlias.id)
+    )
+    return bool(removed.all())
+
+
+async def followed_chat_aliases(session: AsyncSession) -> list[tuple[int, str, str, str]]:
+    """(chat, tag key, tag name, alias) for every chat alias of a tag its chat follows."""
+    rows = await session.execute(
+        select(ChatAlias.chat_id, ChatAlias.tag_key, Follow.tag_name, ChatAlias.alias).join(
+            Follow,
+            (Follow.chat_id == ChatAlias.chat_id) & (Follow.tag_key == ChatAlias.tag_key),
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
+async def chat_aliases(session: AsyncSession, chat_id: int | None = None) -> list[ChatAlias]:
+    """One chat's aliases, or (None) every chat's."""
+    query = select(ChatAlias).order_by(ChatAlias.id)
+    if chat_id is not None:
+        query = query.where(ChatAlias.chat_id == chat_id)
+    return list(await session.scalars(query))
+
+
+async def learned_aliases(session: AsyncSession) -> list[LearnedAlias]:
+    return list(await session.scalars(select(LearnedAlias).order_by(LearnedAlias.id)))
+
+
+async def record_definitions(
+    session: AsyncSession,
+    article_id: int,
+    source_host: str,
+    pairs: Iterable[tuple[str, str, str, str]],
+) -> None:
+    """Remember which (short key, long key, short, long) definitions an article spelled out."""
+    rows = [
+        {
+            "short_key": sk,
+            "long_key": lk,
+            "short": s,
+            "long": long,
+            "article_id": article_id,
+            "source_host": source_host[:256],
+        }
+        for sk, lk, s, long in pairs
+    ]
+    await _insert_ignoring_conflicts(session, DefinitionSighting, rows)
+
+
+async def definition_sightings(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> list[DefinitionSighting]:
+    """Every sighting of these (short key, long key) pairs."""
+    pairs = list(set(pairs))
+    if not pairs:
+        return []
+    condition = or_(
+        *(
+            (DefinitionSighting.short_key == short) & (DefinitionSighting.long_key == long)
+            for short, long in pairs
+        )
+    )
+    return list(await session.scalars(select(DefinitionSighting).where(condition)))
+
+
+async def learn_aliases(session: AsyncSession, pairs: Iterable[tuple[str, str, str, str]]) -> int:
+    """Promote trusted (short key, long key, short, long) definitions to aliases."""
+    rows = [
+        {"short_key": sk, "long_key": lk, "short": s, "long": long, "learned_at": utcnow()}
+        for sk, lk, s, long in pairs
+    ]
+    return await _insert_ignoring_conflicts(session, LearnedAlias, rows)

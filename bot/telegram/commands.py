@@ -16,12 +16,12 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import actions
-from bot.core.aliases import AliasTable
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
 from bot.telegram import texts
 from bot.telegram.permissions import may_change
+from bot.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Commands:
     """The chat commands, bound to the services they use (no globals)."""
 
     store: Store
-    aliases: AliasTable
+    vocabulary: Vocabulary
     ingestor: Ingestor
     allow_private_networks: bool
 
@@ -51,6 +51,8 @@ class Commands:
             "follow": self.follow,
             "unfollow": self.unfollow,
             "addsource": self.addsource,
+            "alias": self.alias,
+            "unalias": self.unalias,
         }
         open_to_all = {
             "start": self.show_help,
@@ -111,36 +113,64 @@ class Commands:
         if not argument:
             await _reply(update, escape(texts.FOLLOW_USAGE))
             return
-        change = await actions.follow(self.store, update.effective_chat.id, argument, self.aliases)
-        await _reply(update, texts.followed(change, self.aliases))
+        aliases = await self.vocabulary.table()
+        change = await actions.follow(self.store, update.effective_chat.id, argument, aliases)
+        await _reply(update, texts.followed(change, aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)
         if not argument:
             await _reply(update, escape(texts.UNFOLLOW_USAGE))
             return
-        change = await actions.unfollow(
-            self.store, update.effective_chat.id, argument, self.aliases
-        )
+        aliases = await self.vocabulary.table()
+        change = await actions.unfollow(self.store, update.effective_chat.id, argument, aliases)
         await _reply(update, texts.unfollowed(change))
 
     async def list_tags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        tags = await actions.chat_tags(self.store, update.effective_chat.id, self.aliases)
-        await _reply(update, texts.tag_list(tags, self.aliases))
+        snapshot = await self.vocabulary.snapshot()
+        chat_id = update.effective_chat.id
+        tags = await actions.chat_tags(self.store, chat_id, snapshot.table)
+        await _reply(update, texts.tag_list(tags, snapshot.table, snapshot.for_chat(chat_id)))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)
         if not argument:
             await _reply(update, escape(texts.LATEST_USAGE))
             return
+        aliases = await self.vocabulary.table()
         try:
             tag, found = await actions.latest(
-                self.store, update.effective_chat.id, argument, self.aliases
+                self.store, update.effective_chat.id, argument, aliases
             )
         except actions.ActionError as exc:
             await _reply(update, escape(str(exc)))
             return
         await _reply(update, texts.latest(tag, found))
+
+    async def alias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = command_argument(update.effective_message)
+        chat_id = update.effective_chat.id
+        if not argument:
+            snapshot = await self.vocabulary.snapshot()
+            await _reply(update, texts.chat_aliases(snapshot.for_chat(chat_id)))
+            return
+        try:
+            tag, name, added = await actions.add_alias(self.store, chat_id, argument)
+        except actions.ActionError as exc:
+            await _reply(update, escape(str(exc)))
+            return
+        await _reply(update, texts.alias_added(tag, name, added))
+
+    async def unalias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = command_argument(update.effective_message)
+        try:
+            tag, name, removed = await actions.remove_alias(
+                self.store, update.effective_chat.id, argument
+            )
+        except actions.ActionError as exc:
+            await _reply(update, escape(str(exc)))
+            return
+        await _reply(update, texts.alias_removed(tag, name, removed))
 
     async def addsource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 
-from bot.actions import TagChange
+from bot.actions import ALIAS_USAGE, TagChange
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
@@ -20,6 +21,7 @@ HELP = (
     "/list: the tags this chat follows\n"
     "/latest KIDA: the five newest stored articles for a tag\n"
     "/addsource https://example.com/feed.xml: poll a feed of this chat's own\n"
+    "/alias KIDA = 국방연구원: in this chat, a name that counts as a tag (/unalias undoes)\n"
     "/help: this message\n\n"
     "A tag matches whole words in any case, and well-known names match their aliases: "
     "following KIDA also finds \u201cKorea Institute for Defense Analyses\u201d and "
@@ -32,6 +34,8 @@ COMMANDS = [
     ("list", "Show the tags this chat follows"),
     ("latest", "Newest articles for a tag"),
     ("addsource", "Poll a feed of this chat's own"),
+    ("alias", "Add a name that counts as a tag here"),
+    ("unalias", "Remove such a name"),
     ("help", "How to use this bot"),
 ]
 
@@ -43,9 +47,9 @@ ADDSOURCE_USAGE = "Give me a feed address, for example: /addsource https://examp
 NOTHING_FOLLOWED = "This chat follows no tags yet. Try /follow KIDA"
 
 
-def describe_tag(tag: Tag, aliases: AliasTable) -> str:
+def describe_tag(tag: Tag, aliases: AliasTable, own: Sequence[str] = ()) -> str:
     """How a tag was understood: its name and the other names it will match."""
-    others = aliases.expand(tag.name)[1:]
+    others = [*aliases.expand(tag.name)[1:], *own]
     line = f"<b>{escape(tag.name)}</b>"
     if others:
         line += " (also matches: " + ", ".join(escape(t) for t in others) + ")"
@@ -75,10 +79,31 @@ def unfollowed(change: TagChange) -> str:
     return "\n".join(parts)
 
 
-def tag_list(tags: list[Tag], aliases: AliasTable) -> str:
+def tag_list(tags: list[Tag], aliases: AliasTable, own: Mapping[str, list[str]]) -> str:
+    """The chat's tags, each with the names it matches, this chat's aliases included."""
     if not tags:
         return escape(NOTHING_FOLLOWED)
-    return "This chat follows:\n" + "\n".join("• " + describe_tag(t, aliases) for t in tags)
+    lines = ("• " + describe_tag(t, aliases, own.get(t.key, ())) for t in tags)
+    return "This chat follows:\n" + "\n".join(lines)
+
+
+def chat_aliases(own: Mapping[str, list[str]]) -> str:
+    if not own:
+        return "This chat has no aliases of its own. " + escape(ALIAS_USAGE)
+    lines = (f"• {escape(key)} = {escape(', '.join(names))}" for key, names in own.items())
+    return "This chat's aliases:\n" + "\n".join(lines)
+
+
+def alias_added(tag: str, name: str, added: bool) -> str:
+    if not added:
+        return f"{escape(name)} already counts as {escape(tag)} here."
+    return f"In this chat, {escape(name)} now counts as <b>{escape(tag)}</b>."
+
+
+def alias_removed(tag: str, name: str, removed: bool) -> str:
+    if not removed:
+        return f"{escape(name)} was not an alias of {escape(tag)} here."
+    return f"{escape(name)} no longer counts as {escape(tag)} here."
 
 
 def latest(tag: Tag, articles: list[Article]) -> str:

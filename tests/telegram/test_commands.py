@@ -262,3 +262,20 @@ async def test_latest_does_not_show_another_chats_own_feed(
         assert "Added" in await reply(telegram, PRIVATE, f"/addsource {feeds.url('/own.xml')}")
         assert "private feed" in await reply(telegram, PRIVATE, "/latest KIDA")
         assert "private feed" not in await reply(telegram, GROUP, "/latest KIDA", from_user=ADMIN)
+
+
+async def test_chat_aliases_are_added_listed_and_removed_by_admins(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    assert "administrators" in await reply(
+        telegram, GROUP, "/alias KIDA = 국방연구원", from_user=MEMBER
+    )
+    assert "/alias TAG = NAME" in await reply(telegram, GROUP, "/alias KIDA", from_user=ADMIN)
+    added = await reply(telegram, GROUP, "/alias KIDA = 국방연구원", from_user=ADMIN)
+    assert "국방연구원 now counts as KIDA" in added
+    await reply(telegram, GROUP, "/follow KIDA", from_user=ADMIN)
+    assert "국방연구원" in await reply(telegram, GROUP, "/list", from_user=MEMBER)
+    assert "kida = 국방연구원" in await reply(telegram, GROUP, "/alias", from_user=ADMIN)
+    removed = await reply(telegram, GROUP, "/unalias KIDA = 국방연구원", from_user=ADMIN)
+    assert "no longer counts" in removed
+    assert "no aliases of its own" in await reply(telegram, GROUP, "/alias", from_user=ADMIN)
