@@ -19,6 +19,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.config import ConfigError, Settings
 from bot.core.aliases import AliasTable
+from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender
 from bot.ingest import IndexCache, Ingestor
 from bot.sources.fetch import Fetcher
@@ -33,6 +34,7 @@ from bot.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 POLL_CONCURRENCY = 8
+SEND_RATE_MARGIN = 0.97  # Telegram counts arrivals; stay a little under its limit
 SHUTDOWN_GRACE_SECONDS = 3.0  # per step; the whole stop stays under 10 s
 
 
@@ -121,7 +123,12 @@ class NewsBot:
         )
         self.commands.register(self.application)
         self.application.add_error_handler(_log_error)
-        self.sender = Sender(self.store, self.application.bot)
+        self.sender = Sender(
+            self.store,
+            self.application.bot,
+            pacer=Pacer(Limits(global_per_second=settings.send_rate * SEND_RATE_MARGIN)),
+            digest_threshold=settings.digest_threshold,
+        )
         self.poller = Poller(self.store, self.ingestor, timedelta(seconds=settings.poll_interval))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         description="OPML file of the operator's feeds; unset means the bundled catalogue.",
     )
     poll_interval: int = Field(default=300, ge=1, description="Seconds between polls.")
+    digest_threshold: int = Field(
+        default=5, ge=1, description="More alerts than this due at once go out as one digest."
+    )
+    send_rate: float = Field(
+        default=30.0,
+        gt=0,
+        le=1000,
+        description="Messages per second in all; raise only if Telegram allows the bot more.",
+    )
     allow_private_networks: bool = Field(
         default=False,
         description="Let chats add sources on loopback or private networks.",

@@ -177,3 +177,27 @@ async def test_pacing_keeps_every_limit(
         assert await _unsent(store) == []
     else:  # the control: without pacing the same round breaks the limits
         assert sent < 12 and telegram.violations
+
+
+async def test_many_alerts_due_at_once_become_one_digest(
+    store: Store, bot: Bot, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, *(f"story{n}" for n in range(8)))
+    sender = Sender(store, bot, pacer=Pacer(FAST), digest_threshold=5)
+    assert await sender.drain_once() == 8
+    [digest] = telegram.sent_messages(GROUP)
+    assert digest.plain_text.startswith("8 new articles for #KIDA")
+    assert digest.text.count("href=") == 8
+    assert await _unsent(store) == []
+
+
+async def test_a_failed_digest_keeps_every_alert_it_held(
+    store: Store, bot: Bot, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, *(f"story{n}" for n in range(7)))
+    telegram.fail_next("sendMessage", 500)
+    sender = Sender(store, bot, pacer=Pacer(FAST))
+    assert await sender.drain_once() == 0
+    assert len(await _unsent(store)) == 7
+    await _make_due(store)
+    assert await sender.drain_once() == 7

@@ -20,7 +20,7 @@ class Limits:
 
     per_chat_interval: float = 1.05
     per_group_interval: float = 60 / 19
-    global_per_second: float = 29.0
+    global_per_second: float = 29.0  # 30/s published
 
 
 class Pacer:

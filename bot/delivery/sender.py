@@ -20,6 +20,7 @@ from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
+from bot.core.digest import DigestItem, format_digest
 from bot.core.formatting import format_alert
 from bot.delivery.limits import Pacer
 from bot.store import queries
@@ -50,7 +51,7 @@ class Sender:
     `run` loops until cancelled, woken early by `wake` when ingest queued something.
     """
 
-    PER_CHAT_PER_ROUND = 5  # so one busy chat does not hold a round for long
+    PER_CHAT_PER_ROUND = 5  # single alerts per chat per round, so no chat holds a round
 
     def __init__(
         self,
@@ -58,12 +59,14 @@ class Sender:
         bot: Bot,
         *,
         pacer: Pacer | None = None,
-        batch_size: int = 500,
+        digest_threshold: int = 5,
+        batch_size: int = 1000,
         idle_seconds: float = 2.0,
     ) -> None:
         self._store = store
         self._bot = bot
         self._pacer = pacer or Pacer()
+        self._digest_threshold = digest_threshold
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
 
@@ -81,49 +84,60 @@ class Sender:
             wake.clear()
 
     async def drain_once(self) -> int:
-        """Send one round of due alerts; returns how many Telegram accepted."""
+        """Send one round of due alerts; returns how many alerts Telegram accepted."""
         async with self._store.transaction() as session:
             due = await queries.due_deliveries(session, utcnow(), self._batch_size)
         by_chat: dict[int, list[queries.Due]] = {}
         for item in due:
             by_chat.setdefault(item.chat_id, []).append(item)
-        rounds = [items[: self.PER_CHAT_PER_ROUND] for items in by_chat.values()]
-        return sum(await asyncio.gather(*(self._drain_chat(items) for items in rounds)))
+        return sum(await asyncio.gather(*(self._drain_chat(items) for items in by_chat.values())))
 
     async def _drain_chat(self, items: list[queries.Due]) -> int:
-        """Send a chat's alerts in order, stopping at the first that has to wait."""
+        """Send a chat's due alerts in order: one by one, or as a digest when many are due."""
+        if len(items) > self._digest_threshold:
+            await self._pacer.wait_turn(items[0].chat_id, items[0].is_group)
+            text, covered = format_digest(
+                [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
+            )
+            return covered if await self._deliver(items[:covered], text) else 0
         sent = 0
-        for item in items:
+        for item in items[: self.PER_CHAT_PER_ROUND]:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
-            if not await self._deliver(item):
-                break
+            text = format_alert(
+                item.article.as_value(), source_name=item.source_title, tags=item.tags
+            )
+            if not await self._deliver([item], text):
+                break  # keep the chat's order: its later alerts wait too
             sent += 1
         return sent
 
-    async def _deliver(self, item: queries.Due) -> bool:
-        """Send one alert and record the outcome; False when it has to wait."""
-        text = format_alert(item.article.as_value(), source_name=item.source_title, tags=item.tags)
+    async def _deliver(self, items: list[queries.Due], text: str) -> bool:
+        """Send one message for these alerts of one chat and record the outcome.
+
+        False when they have to wait; whatever happened, none is dropped.
+        """
+        chat_id, ids = items[0].chat_id, [item.delivery_id for item in items]
         try:
-            await self._send(item.chat_id, text)
+            await self._send(chat_id, text)
         except RetryAfter as exc:
             until = utcnow() + _retry_after(exc)
-            await self._write(queries.postpone_chat, item.chat_id, until, "429 Too Many Requests")
+            await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
         except ChatMigrated as exc:
-            log.info("chat %s is now %s; moving its tags and alerts", item.chat_id, exc.new_chat_id)
-            await self._write(queries.migrate_chat, item.chat_id, exc.new_chat_id)
+            log.info("chat %s is now %s; moving its tags and alerts", chat_id, exc.new_chat_id)
+            await self._write(queries.migrate_chat, chat_id, exc.new_chat_id)
         except Forbidden as exc:
-            log.info("chat %s cannot receive (%s); holding its alerts", item.chat_id, exc.message)
-            await self._write(queries.deactivate_chat, item.chat_id)
+            log.info("chat %s cannot receive (%s); holding its alerts", chat_id, exc.message)
+            await self._write(queries.deactivate_chat, chat_id)
         except TelegramError as exc:  # network errors, timeouts, 5xx, other 400s
             if isinstance(exc, BadRequest) and "chat not found" in exc.message.lower():
-                log.info("chat %s is gone; holding its alerts", item.chat_id)
-                await self._write(queries.deactivate_chat, item.chat_id)
+                log.info("chat %s is gone; holding its alerts", chat_id)
+                await self._write(queries.deactivate_chat, chat_id)
             else:
-                log.warning("alert %s failed (%s); will retry", item.delivery_id, exc)
-                until = utcnow() + backoff(item.attempts)
-                await self._write(queries.postpone, item.delivery_id, until, str(exc))
+                log.warning("alerts %s failed (%s); will retry", ids, exc)
+                until = utcnow() + backoff(max(item.attempts for item in items))
+                await self._write(queries.postpone, ids, until, str(exc))
         else:
-            await self._write(queries.mark_sent, item.delivery_id)
+            await self._write(queries.mark_sent, ids)
             return True
         return False
 

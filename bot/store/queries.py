@@ -321,17 +321,21 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
     ]
 
 
-async def mark_sent(session: AsyncSession, delivery_id: int) -> None:
+async def mark_sent(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
     await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id).values(sent_at=utcnow(), last_error=None)
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)))
+        .values(sent_at=utcnow(), last_error=None)
     )
 
 
-async def postpone(session: AsyncSession, delivery_id: int, until: datetime, error: str) -> None:
-    """Try this alert again later; it is never dropped."""
+async def postpone(
+    session: AsyncSession, delivery_ids: Sequence[int], until: datetime, error: str
+) -> None:
+    """Try these alerts again later; none is ever dropped."""
     await session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id)
+        .where(Delivery.id.in_(list(delivery_ids)))
         .values(next_attempt_at=until, attempts=Delivery.attempts + 1, last_error=error[:1000])
     )
 

@@ -88,7 +88,7 @@ async def test_outbox_pair_is_unique_and_due_only_for_active_chats(store: Store)
     async with store.transaction() as session:
         assert len(await queries.due_deliveries(session, datetime.now(UTC), 10)) == 1
         await queries.postpone(
-            session, due[0].delivery_id, datetime.now(UTC) + timedelta(hours=1), "x"
+            session, [due[0].delivery_id], datetime.now(UTC) + timedelta(hours=1), "x"
         )
         assert await queries.due_deliveries(session, datetime.now(UTC), 10) == []
 
