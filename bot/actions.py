@@ -7,16 +7,26 @@ the same actions can later serve a web page or a second chat platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.matching import TagIndex
+from bot.core.schedule import (
+    Plan,
+    ScheduleError,
+    parse_digest,
+    parse_quiet,
+    parse_timezone,
+)
 from bot.core.tags import MAX_TAG_LENGTH, Tag, TagError, make_tag, split_tags
 from bot.core.text import normalize
+from bot.delivery.buttons import Press
 from bot.ingest import Ingestor
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
 from bot.store.db import Store
+from bot.store.models import utcnow
 
 MAX_TAGS_PER_CHAT = 200
 LATEST_SCAN = 1000  # how many recent stories /latest looks through
@@ -46,7 +56,10 @@ def parse_tags(text: str, aliases: AliasTable) -> TagChange:
     return result
 
 
-async def follow(store: Store, chat_id: int, text: str, aliases: AliasTable) -> TagChange:
+async def follow(
+    store: Store, chat_id: int, text: str, aliases: AliasTable, thread_id: int | None = None
+) -> TagChange:
+    """Follow tags; in a forum topic (`thread_id`) their alerts go to that topic."""
     result = parse_tags(text, aliases)
     async with store.transaction() as session:
         have = len(await queries.chat_follows(session, chat_id))
@@ -56,7 +69,7 @@ async def follow(store: Store, chat_id: int, text: str, aliases: AliasTable) -> 
                 f"A chat can follow up to {MAX_TAGS_PER_CHAT} tags; "
                 f"{len(result.unchanged) - room} were not added."
             )
-        added = await queries.follow(session, chat_id, result.unchanged[:room])
+        added = await queries.follow(session, chat_id, result.unchanged[:room], thread_id)
     keys = {t.key for t in added}
     return TagChange(added, [t for t in result.unchanged if t.key not in keys], result.errors)
 
@@ -152,3 +165,41 @@ async def remove_alias(store: Store, chat_id: int, text: str) -> tuple[str, str,
     async with store.transaction() as session:
         removed = await queries.remove_chat_alias(session, chat_id, normalize(tag), normalize(name))
     return tag, name, removed
+
+
+async def press(store: Store, chat_id: int, request: Press) -> str:
+    """Act on an alert's button pressed in `chat_id`; returns the answer to show."""
+    async with store.transaction() as session:
+        if request.follow_id is not None:
+            name = await queries.unfollow_by_id(session, chat_id, request.follow_id)
+            return f"Stopped following {name}." if name else "This chat no longer follows that tag."
+        until = utcnow() + timedelta(hours=request.mute_hours or 0)
+        await queries.update_chat_settings(session, chat_id, muted_until=until)
+    return f"Muted for {request.mute_hours} hours; alerts wait and come after."
+
+
+async def change_settings(store: Store, chat_id: int, setting: str, text: str) -> Plan:
+    """Apply /digest, /timezone or /quiet; returns the chat's plan after the change."""
+    try:
+        if setting == "digest":
+            mode, at = parse_digest(text)
+            values: dict[str, object] = {"digest": mode, **({"digest_at": at} if at else {})}
+        elif setting == "timezone":
+            values = {"timezone": parse_timezone(text)}
+        else:
+            window = parse_quiet(text)
+            values = {
+                "quiet_start": window[0] if window else None,
+                "quiet_end": window[1] if window else None,
+            }
+    except ScheduleError as exc:
+        raise ActionError(str(exc)) from None
+    async with store.transaction() as session:
+        await queries.update_chat_settings(session, chat_id, **values)
+    return await chat_plan(store, chat_id)
+
+
+async def chat_plan(store: Store, chat_id: int) -> Plan:
+    async with store.transaction() as session:
+        chat = await queries.chat_settings(session, chat_id)
+    return chat.plan() if chat else Plan()

@@ -217,12 +217,12 @@ class Ingestor:
                 found += await queries.recipients(
                     session, [tag_key], source, story.first_seen_at, chat_id
                 )
-        tags_by_chat: dict[int, list[str]] = {}
+        by_chat: dict[int, queries.Queued] = {}
         for recipient in found:
-            names = tags_by_chat.setdefault(recipient.chat_id, [])
-            if recipient.tag_name not in names:
-                names.append(recipient.tag_name)
-        return await queries.enqueue(session, story.article_id, tags_by_chat)
+            queued = by_chat.setdefault(recipient.chat_id, queries.Queued([], recipient.thread_id))
+            if recipient.tag_name not in queued.tags:
+                queued.tags.append(recipient.tag_name)
+        return await queries.enqueue(session, story.article_id, by_chat)
 
     async def _failed(self, source: Source, error: str) -> PollReport:
         await self._record(source, error)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from telegram import Bot
 
 from bot.core.article import Article
+from bot.core.tags import Tag
 from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender, backoff
 from bot.store import queries
@@ -58,7 +59,7 @@ async def _queue(
             article_id = await queries.insert_article(
                 session, source.id, article, [f"url:{chat_id}/{title}/{n}"], datetime.now(UTC)
             )
-            await queries.enqueue(session, article_id, {chat_id: ["KIDA"]})
+            await queries.enqueue(session, article_id, {chat_id: queries.Queued(["KIDA"])})
 
 
 async def _make_due(store: Store) -> None:
@@ -201,3 +202,65 @@ async def test_a_failed_digest_keeps_every_alert_it_held(
     assert len(await _unsent(store)) == 7
     await _make_due(store)
     assert await sender.drain_once() == 7
+
+
+async def test_an_alert_carries_unfollow_and_mute_buttons(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "buttons")
+    async with store.transaction() as session:
+        [follow] = await queries.follow(session, GROUP, [Tag("kida", "KIDA", ("kida",))])
+        follow_id = (await queries.follow_ids(session, GROUP, ["KIDA"]))["KIDA"]
+    assert follow.name == "KIDA"
+    await sender.drain_once()
+    [message] = telegram.sent_messages(GROUP)
+    data = [b["callback_data"] for row in message.reply_markup["inline_keyboard"] for b in row]
+    assert data == [f"unfollow:{follow_id}", "mute:24"]
+
+
+async def test_quiet_hours_hold_alerts_until_they_end(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "at night")
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    async with store.transaction() as session:
+        await queries.update_chat_settings(session, GROUP, quiet_start=start, quiet_end=end)
+    assert await sender.drain_once() == 0
+    [held] = await _unsent(store)
+    expected = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    assert abs((held.next_attempt_at - expected).total_seconds()) < 60
+    assert telegram.sent_messages(GROUP) == []
+    async with store.transaction() as session:  # quiet hours switched off: sent at once
+        await queries.update_chat_settings(session, GROUP, quiet_start=None, quiet_end=None)
+    assert await sender.drain_once() == 1
+
+
+async def test_an_hourly_digest_chat_gets_one_message_at_the_hour(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    async with store.transaction() as session:
+        await queries.touch_chat(session, GROUP, "supergroup", "Desk")
+        await queries.update_chat_settings(session, GROUP, digest="hourly")
+    await _queue(store, "one", "two")
+    assert await sender.drain_once() == 0
+    held = await _unsent(store)
+    assert {d.next_attempt_at.minute for d in held} == {0}
+    await _make_due(store)
+    async with store.transaction() as session:  # pretend the hour has come
+        await session.execute(
+            update(Delivery).values(created_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+    assert await sender.drain_once() == 2
+    [digest] = telegram.sent_messages(GROUP)
+    assert digest.plain_text.startswith("2 new articles")
+
+
+async def test_alerts_go_to_the_forum_topic_the_tag_was_followed_in(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    await _queue(store, "topic story")
+    async with store.transaction() as session:
+        await session.execute(update(Delivery).values(thread_id=77))
+    assert await sender.drain_once() == 1
+    assert telegram.sent_messages(GROUP)[0].message_thread_id == 77

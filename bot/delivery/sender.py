@@ -13,15 +13,17 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from selectolax.lexbor import LexborHTMLParser
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.core.digest import DigestItem, format_digest
 from bot.core.formatting import format_alert
+from bot.core.schedule import is_digest, release_at
+from bot.delivery import buttons
 from bot.delivery.limits import Pacer
 from bot.store import queries
 from bot.store.db import Store
@@ -93,32 +95,67 @@ class Sender:
         return sum(await asyncio.gather(*(self._drain_chat(items) for items in by_chat.values())))
 
     async def _drain_chat(self, items: list[queries.Due]) -> int:
-        """Send a chat's due alerts in order: one by one, or as a digest when many are due."""
-        if len(items) > self._digest_threshold:
-            await self._pacer.wait_turn(items[0].chat_id, items[0].is_group)
+        """Send a chat's released alerts in order, per forum topic; hold the others."""
+        released = await self._hold_unreleased(items)
+        by_thread: dict[int | None, list[queries.Due]] = {}
+        for item in released:
+            by_thread.setdefault(item.thread_id, []).append(item)
+        sent = 0
+        for thread_items in by_thread.values():
+            done, complete = await self._send_thread(thread_items)
+            sent += done
+            if not complete:
+                break  # keep the chat's order: its later alerts wait too
+        return sent
+
+    async def _hold_unreleased(self, items: list[queries.Due]) -> list[queries.Due]:
+        """Alerts the chat wants now; the rest wait for quiet hours, a mute or digest time."""
+        now, plan = utcnow(), items[0].plan
+        held: dict[datetime, list[int]] = {}
+        released = []
+        for item in items:
+            when = release_at(plan, item.queued_at)
+            if when > now:
+                held.setdefault(when, []).append(item.delivery_id)
+            else:
+                released.append(item)
+        for when, ids in held.items():
+            await self._write(queries.hold, ids, when)
+        return released
+
+    async def _send_thread(self, items: list[queries.Due]) -> tuple[int, bool]:
+        """(alerts sent, whether all went) for one chat topic: a digest or one by one."""
+        first = items[0]
+        if len(items) > self._digest_threshold or (is_digest(first.plan) and len(items) > 1):
+            await self._pacer.wait_turn(first.chat_id, first.is_group)
             text, covered = format_digest(
                 [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
             )
-            return covered if await self._deliver(items[:covered], text) else 0
+            ok = await self._deliver(items[:covered], text, buttons.for_digest())
+            return (covered, covered == len(items)) if ok else (0, False)
         sent = 0
         for item in items[: self.PER_CHAT_PER_ROUND]:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
             text = format_alert(
                 item.article.as_value(), source_name=item.source_title, tags=item.tags
             )
-            if not await self._deliver([item], text):
-                break  # keep the chat's order: its later alerts wait too
+            async with self._store.transaction() as session:
+                follow_ids = await queries.follow_ids(session, item.chat_id, item.tags)
+            if not await self._deliver([item], text, buttons.for_alert(follow_ids)):
+                return sent, False
             sent += 1
-        return sent
+        return sent, sent == len(items)
 
-    async def _deliver(self, items: list[queries.Due], text: str) -> bool:
+    async def _deliver(
+        self, items: list[queries.Due], text: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
         """Send one message for these alerts of one chat and record the outcome.
 
         False when they have to wait; whatever happened, none is dropped.
         """
         chat_id, ids = items[0].chat_id, [item.delivery_id for item in items]
         try:
-            await self._send(chat_id, text)
+            await self._send(chat_id, text, items[0].thread_id, markup)
         except RetryAfter as exc:
             until = utcnow() + _retry_after(exc)
             await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
@@ -141,19 +178,28 @@ class Sender:
             return True
         return False
 
-    async def _send(self, chat_id: int, text: str) -> None:
+    async def _send(
+        self,
+        chat_id: int,
+        text: str,
+        thread_id: int | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        where = {"message_thread_id": thread_id, "reply_markup": markup}
         try:
             await self._bot.send_message(
                 chat_id,
                 text,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
+                **where,
             )
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
                 raise
             log.warning("Telegram refused an alert's HTML (%s); sending plain text", exc.message)
-            await self._bot.send_message(chat_id, LexborHTMLParser(text).text(separator=""))
+            plain = LexborHTMLParser(text).text(separator="")
+            await self._bot.send_message(chat_id, plain, **where)
 
     async def _write(self, change: Callable[..., Awaitable[None]], *args: object) -> None:
         """Apply one outbox or chat change in its own transaction."""

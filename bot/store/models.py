@@ -7,7 +7,7 @@ through several feeds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -27,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.article import Article as ArticleValue
+from bot.core.schedule import Plan
 
 
 def utcnow() -> datetime:
@@ -81,6 +83,17 @@ class Chat(Base):
     title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Delivery settings (see bot.core.schedule.Plan): held alerts wait, never vanish.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    digest: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    digest_at: Mapped[time] = mapped_column(Time, default=time(8), server_default="08:00:00")
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def plan(self) -> Plan:
+        quiet = (self.quiet_start, self.quiet_end) if self.quiet_start and self.quiet_end else None
+        return Plan(self.timezone, quiet, self.digest, self.digest_at, self.muted_until)
 
 
 class Follow(Base):
@@ -98,6 +111,7 @@ class Follow(Base):
     tag_key: Mapped[str] = mapped_column(String(200), index=True)
     tag_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)  # the forum topic it was sent in
 
 
 class Source(Base):
@@ -190,6 +204,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ChatAlias(Base):

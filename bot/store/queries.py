@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.article import Article as ArticleValue
+from bot.core.schedule import Plan
 from bot.core.tags import Tag
 from bot.store.models import (
     TITLE_LENGTH,
@@ -67,14 +68,23 @@ async def touch_chat(
         chat.type, chat.title, chat.active = chat_type, title, True
 
 
-async def follow(session: AsyncSession, chat_id: int, tags: Iterable[Tag]) -> list[Tag]:
-    """Add tags to a chat; returns the ones that were new to it."""
+async def follow(
+    session: AsyncSession, chat_id: int, tags: Iterable[Tag], thread_id: int | None = None
+) -> list[Tag]:
+    """Add tags to a chat (alerted into forum topic `thread_id` if given); returns the new."""
     tags = list(tags)
     if not tags:
         return []
     now = utcnow()
     rows = [
-        {"chat_id": chat_id, "tag_key": t.key, "tag_name": t.name, "created_at": now} for t in tags
+        {
+            "chat_id": chat_id,
+            "tag_key": t.key,
+            "tag_name": t.name,
+            "created_at": now,
+            "thread_id": thread_id,
+        }
+        for t in tags
     ]
     added = set(
         await session.scalars(
@@ -103,6 +113,28 @@ async def chat_follows(session: AsyncSession, chat_id: int) -> list[Follow]:
     )
 
 
+async def follow_ids(
+    session: AsyncSession, chat_id: int, tag_names: Sequence[str]
+) -> dict[str, int]:
+    """The follow rows behind an alert's tag names, for its "Unfollow" buttons."""
+    rows = await session.execute(
+        select(Follow.tag_name, Follow.id).where(
+            Follow.chat_id == chat_id, Follow.tag_name.in_(list(tag_names))
+        )
+    )
+    return {name: follow_id for name, follow_id in rows}
+
+
+async def unfollow_by_id(session: AsyncSession, chat_id: int, follow_id: int) -> str | None:
+    """Remove a follow only if it belongs to this chat; returns its tag name."""
+    names = await session.scalars(
+        delete(Follow)
+        .where(Follow.id == follow_id, Follow.chat_id == chat_id)
+        .returning(Follow.tag_name)
+    )
+    return names.first()
+
+
 async def follow_fingerprint(session: AsyncSession) -> tuple[int, int]:
     """(count, max id) of all follows: changes whenever a follow is added or removed."""
     row = (await session.execute(select(func.count(Follow.id), func.max(Follow.id)))).one()
@@ -121,6 +153,7 @@ async def followed_tags(session: AsyncSession) -> list[tuple[str, str]]:
 class Recipient:
     chat_id: int
     tag_name: str
+    thread_id: int | None = None
 
 
 async def recipients(
@@ -134,7 +167,7 @@ async def recipients(
     first seen. An operator's source speaks to every chat; a chat's own source only to the
     chats that added it.
     """
-    query = select(Follow.chat_id, Follow.tag_name).where(
+    query = select(Follow.chat_id, Follow.tag_name, Follow.thread_id).where(
         Follow.tag_key.in_(list(tag_keys)), Follow.created_at <= seen_at
     )
     if chat_id is not None:
@@ -144,7 +177,7 @@ async def recipients(
             Follow.chat_id.in_(select(ChatSource.chat_id).where(ChatSource.source_id == source.id))
         )
     rows = await session.execute(query.order_by(Follow.id))
-    return [Recipient(chat_id, name) for chat_id, name in rows]
+    return [Recipient(chat_id, name, thread) for chat_id, name, thread in rows]
 
 
 # --- sources ----------------------------------------------------------------------------
@@ -270,21 +303,28 @@ async def recent_articles_for_chat(
 # --- the outbox -------------------------------------------------------------------------
 
 
-async def enqueue(
-    session: AsyncSession, article_id: int, tags_by_chat: dict[int, list[str]]
-) -> int:
+@dataclass
+class Queued:
+    """One chat's alert for a story: the tags that matched and the topic to post in."""
+
+    tags: list[str]
+    thread_id: int | None = None
+
+
+async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Queued]) -> int:
     """Queue one alert per chat; a (chat, article) pair already queued is left alone."""
     now = utcnow()
     rows = [
         {
             "chat_id": chat_id,
             "article_id": article_id,
-            "tags": tags,
+            "tags": queued.tags,
+            "thread_id": queued.thread_id,
             "created_at": now,
             "next_attempt_at": now,
             "attempts": 0,
         }
-        for chat_id, tags in tags_by_chat.items()
+        for chat_id, queued in by_chat.items()
     ]
     return await _insert_ignoring_conflicts(session, Delivery, rows)
 
@@ -294,8 +334,11 @@ class Due:
     delivery_id: int
     chat_id: int
     chat_type: str
+    plan: Plan
+    thread_id: int | None
     tags: list[str]
     attempts: int
+    queued_at: datetime
     article: Article
     source_title: str
 
@@ -307,7 +350,7 @@ class Due:
 async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
     """Unsent alerts whose time has come, for active chats, oldest first."""
     rows = await session.execute(
-        select(Delivery, Chat.type, Article, Source.title)
+        select(Delivery, Chat, Article, Source.title)
         .join(Article, Article.id == Delivery.article_id)
         .join(Chat, Chat.id == Delivery.chat_id)
         .outerjoin(Source, Source.id == Article.source_id)
@@ -316,9 +359,42 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
         .limit(limit)
     )
     return [
-        Due(d.id, d.chat_id, chat_type, list(d.tags), d.attempts, a, title or "")
-        for d, chat_type, a, title in rows
+        Due(
+            d.id,
+            d.chat_id,
+            chat.type,
+            chat.plan(),
+            d.thread_id,
+            list(d.tags),
+            d.attempts,
+            d.created_at,
+            a,
+            title or "",
+        )
+        for d, chat, a, title in rows
     ]
+
+
+async def hold(session: AsyncSession, delivery_ids: Sequence[int], until: datetime) -> None:
+    """Keep these alerts until the chat wants them (quiet hours, mute, digest time)."""
+    await session.execute(
+        update(Delivery).where(Delivery.id.in_(list(delivery_ids))).values(next_attempt_at=until)
+    )
+
+
+async def chat_settings(session: AsyncSession, chat_id: int) -> Chat | None:
+    return await session.get(Chat, chat_id)
+
+
+async def update_chat_settings(session: AsyncSession, chat_id: int, **values: object) -> None:
+    """Change delivery settings (timezone, quiet_start/end, digest, digest_at, muted_until)."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+    # Alerts held under the old settings are re-planned at the next round.
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None))
+        .values(next_attempt_at=utcnow())
+    )
 
 
 async def mark_sent(session: AsyncSession, delivery_ids: Sequence[int]) -> None:

@@ -13,14 +13,22 @@ from html import escape
 
 from telegram import BotCommand, Message, MessageEntity, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot import actions
+from bot.delivery import buttons
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
 from bot.telegram import texts
-from bot.telegram.permissions import may_change
+from bot.telegram.permissions import ADMIN_STATUSES, may_change
 from bot.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -53,17 +61,26 @@ class Commands:
             "addsource": self.addsource,
             "alias": self.alias,
             "unalias": self.unalias,
+            "digest": self.settings_command("digest", texts.DIGEST_USAGE),
+            "timezone": self.settings_command("timezone", texts.TIMEZONE_USAGE),
+            "quiet": self.settings_command("quiet", texts.QUIET_USAGE),
         }
         open_to_all = {
             "start": self.show_help,
             "help": self.show_help,
             "list": self.list_tags,
             "latest": self.latest,
+            "settings": self.show_settings,
         }
+        # New messages and channel posts (a channel's admins post as the channel); edits of
+        # an old command are not run again.
+        fresh = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         for name, handler in open_to_all.items():
-            app.add_handler(CommandHandler(name, self._tracked(handler)))
+            app.add_handler(CommandHandler(name, self._tracked(handler), filters=fresh))
         for name, handler in guarded.items():
-            app.add_handler(CommandHandler(name, self._tracked(self._admins_only(handler))))
+            guarded_handler = self._tracked(self._admins_only(handler))
+            app.add_handler(CommandHandler(name, guarded_handler, filters=fresh))
+        app.add_handler(CallbackQueryHandler(self.button))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(MessageHandler(filters.COMMAND, self._tracked(self.unknown)))
 
@@ -114,7 +131,11 @@ class Commands:
             await _reply(update, escape(texts.FOLLOW_USAGE))
             return
         aliases = await self.vocabulary.table()
-        change = await actions.follow(self.store, update.effective_chat.id, argument, aliases)
+        message = update.effective_message
+        topic = message.message_thread_id if message.is_topic_message else None
+        change = await actions.follow(
+            self.store, update.effective_chat.id, argument, aliases, thread_id=topic
+        )
         await _reply(update, texts.followed(change, aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -189,6 +210,46 @@ class Commands:
             await _reply(update, escape(str(exc)))
             return
         await _reply(update, texts.source_added(added.url, added.items))
+
+    def settings_command(self, setting: str, usage: str) -> Handler:
+        """/digest, /timezone or /quiet: change one delivery setting and show them all."""
+
+        async def change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            argument = command_argument(update.effective_message)
+            if not argument:
+                await _reply(update, escape(usage))
+                return
+            try:
+                plan = await actions.change_settings(
+                    self.store, update.effective_chat.id, setting, argument
+                )
+            except actions.ActionError as exc:
+                await _reply(update, escape(str(exc)))
+                return
+            await _reply(update, texts.settings(plan))
+
+        return change
+
+    async def show_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await _reply(
+            update, texts.settings(await actions.chat_plan(self.store, update.effective_chat.id))
+        )
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press on an alert's button: it acts only on the chat it was pressed in."""
+        query = update.callback_query
+        request = buttons.parse(query.data)
+        message = query.message
+        if request is None or message is None:
+            await query.answer("This button no longer works.")
+            return
+        chat = message.chat
+        if chat.type != chat.PRIVATE:
+            member = await chat.get_member(query.from_user.id)
+            if member.status not in ADMIN_STATUSES:
+                await query.answer(texts.ADMINS_ONLY, show_alert=True)
+                return
+        await query.answer(await actions.press(self.store, chat.id, request))
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

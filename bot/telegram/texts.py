@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from html import escape
 
 from bot.actions import ALIAS_USAGE, TagChange
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
+from bot.core.schedule import Plan
 from bot.core.tags import Tag
 
 HELP = (
@@ -22,6 +24,8 @@ HELP = (
     "/latest KIDA: the five newest stored articles for a tag\n"
     "/addsource https://example.com/feed.xml: poll a feed of this chat's own\n"
     "/alias KIDA = 국방연구원: in this chat, a name that counts as a tag (/unalias undoes)\n"
+    "/settings: how alerts are delivered here; change with /digest off|hourly|daily 08:00, "
+    "/timezone Asia/Seoul, /quiet 23:00-07:00 (or off)\n"
     "/help: this message\n\n"
     "A tag matches whole words in any case, and well-known names match their aliases: "
     "following KIDA also finds \u201cKorea Institute for Defense Analyses\u201d and "
@@ -36,6 +40,10 @@ COMMANDS = [
     ("addsource", "Poll a feed of this chat's own"),
     ("alias", "Add a name that counts as a tag here"),
     ("unalias", "Remove such a name"),
+    ("settings", "How alerts are delivered here"),
+    ("digest", "Alerts as a digest: off, hourly, daily 08:00"),
+    ("timezone", "This chat's time zone, e.g. Asia/Seoul"),
+    ("quiet", "Quiet hours, e.g. 23:00-07:00, or off"),
     ("help", "How to use this bot"),
 ]
 
@@ -44,6 +52,9 @@ FOLLOW_USAGE = "Tell me what to follow, for example: /follow KIDA, Hanwha Aerosp
 UNFOLLOW_USAGE = "Tell me which tag to drop, for example: /unfollow KIDA"
 LATEST_USAGE = "Tell me the tag, for example: /latest KIDA"
 ADDSOURCE_USAGE = "Give me a feed address, for example: /addsource https://example.com/rss.xml"
+DIGEST_USAGE = "Write /digest off, /digest hourly or /digest daily 08:00"
+TIMEZONE_USAGE = "Write /timezone Area/City, for example /timezone Asia/Seoul"
+QUIET_USAGE = "Write /quiet 23:00-07:00 to hold alerts at night, or /quiet off"
 NOTHING_FOLLOWED = "This chat follows no tags yet. Try /follow KIDA"
 
 
@@ -147,3 +158,27 @@ def split_message(html_text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
     if current.strip():
         parts.append(current)
     return parts or [html_text]
+
+
+def settings(plan: Plan) -> str:
+    """The chat's delivery settings, in words."""
+    digest = {
+        "off": "each alert as it comes (a digest when more than a few arrive at once)",
+        "hourly": "one digest an hour",
+        "daily": f"one digest a day at {plan.digest_at:%H:%M}",
+    }[plan.digest]
+    quiet = (
+        f"{plan.quiet[0]:%H:%M}-{plan.quiet[1]:%H:%M}, held alerts come after"
+        if plan.quiet
+        else "none"
+    )
+    lines = [
+        "<b>Delivery settings</b>",
+        f"Alerts: {digest}",
+        f"Time zone: {escape(plan.timezone)}",
+        f"Quiet hours: {quiet}",
+    ]
+    if plan.muted_until and plan.muted_until > datetime.now(UTC):
+        local = plan.muted_until.astimezone(plan.zone)
+        lines.append(f"Muted until {local:%Y-%m-%d %H:%M}")
+    return "\n".join(lines)

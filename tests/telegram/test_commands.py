@@ -279,3 +279,70 @@ async def test_chat_aliases_are_added_listed_and_removed_by_admins(
     removed = await reply(telegram, GROUP, "/unalias KIDA = 국방연구원", from_user=ADMIN)
     assert "no longer counts" in removed
     assert "no aliases of its own" in await reply(telegram, GROUP, "/alias", from_user=ADMIN)
+
+
+async def _press(telegram: TelegramEmulator, chat_id: int, data: str, user: int) -> dict:
+    """Press a button under the bot's last message in a chat; returns answerCallbackQuery."""
+    message_id = telegram.sent_messages(chat_id)[-1].message_id
+    before = len(telegram.calls_to("answerCallbackQuery"))
+    telegram.send_callback_query(chat_id, message_id, data, from_user=user)
+    await asyncio.to_thread(
+        telegram.wait_for, lambda: len(telegram.calls_to("answerCallbackQuery")) > before
+    )
+    return telegram.calls_to("answerCallbackQuery")[-1]
+
+
+async def test_buttons_act_only_for_admins_and_only_on_their_own_chat(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    await reply(telegram, GROUP, "/follow KIDA", from_user=ADMIN)
+    await reply(telegram, PRIVATE, "/follow NATO")
+    async with newsbot.store.transaction() as session:
+        [other] = await queries.chat_follows(session, PRIVATE)
+        [kida] = await queries.chat_follows(session, GROUP)
+    refused = await _press(telegram, GROUP, f"unfollow:{kida.id}", MEMBER)
+    assert "administrators" in refused["text"]
+    forged = await _press(telegram, GROUP, f"unfollow:{other.id}", ADMIN)  # another chat's
+    assert "no longer follows" in forged["text"]
+    assert "This button" in (await _press(telegram, GROUP, "unfollow:1;drop", ADMIN))["text"]
+    done = await _press(telegram, GROUP, f"unfollow:{kida.id}", ADMIN)
+    assert done["text"] == "Stopped following KIDA."
+    muted = await _press(telegram, GROUP, "mute:24", ADMIN)
+    assert "Muted for 24 hours" in muted["text"]
+    async with newsbot.store.transaction() as session:
+        assert await queries.chat_follows(session, GROUP) == []
+        assert [f.tag_key for f in await queries.chat_follows(session, PRIVATE)] == ["nato"]
+    assert "Muted until" in await reply(telegram, GROUP, "/settings", from_user=MEMBER)
+
+
+async def test_delivery_settings_commands(newsbot: NewsBot, telegram: TelegramEmulator) -> None:
+    assert "Write /digest" in await reply(telegram, PRIVATE, "/digest")
+    assert "a day at 07:30" in await reply(telegram, PRIVATE, "/digest daily 07:30")
+    assert "Asia/Seoul" in await reply(telegram, PRIVATE, "/timezone Asia/Seoul")
+    assert "23:00-07:00" in await reply(telegram, PRIVATE, "/quiet 23:00-07:00")
+    assert "not a time zone" in await reply(telegram, PRIVATE, "/timezone Mars/Base")
+    assert "HH:MM" in await reply(telegram, PRIVATE, "/quiet 25:00-07:00")
+    settings = await reply(telegram, PRIVATE, "/settings")
+    assert "a day at 07:30" in settings and "Asia/Seoul" in settings
+    assert "Quiet hours: none" in await reply(telegram, PRIVATE, "/quiet off")
+    assert "administrators" in await reply(telegram, GROUP, "/quiet off", from_user=MEMBER)
+
+
+async def test_follow_in_a_forum_topic_and_from_a_channel(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    forum, channel = -100555, -100666
+    telegram.add_chat(forum, "supergroup", is_forum=True, admins={ADMIN: "administrator"})
+    telegram.add_chat(channel, "channel", title="Alerts channel")
+    before = len(telegram.sent_messages(forum))
+    telegram.send_message(forum, "/follow KIDA", from_user=ADMIN, message_thread_id=12)
+    answer = (await asyncio.to_thread(telegram.wait_for_messages, forum, before + 1))[-1]
+    assert "Now following" in answer.plain_text
+    before = len(telegram.sent_messages(channel))
+    telegram.send_channel_post(channel, "/follow NATO")
+    posted = (await asyncio.to_thread(telegram.wait_for_messages, channel, before + 1))[-1]
+    assert "Now following" in posted.plain_text
+    async with newsbot.store.transaction() as session:
+        [topic_follow] = await queries.chat_follows(session, forum)
+        assert [f.tag_key for f in await queries.chat_follows(session, channel)] == ["nato"]
+    assert topic_follow.thread_id == 12
