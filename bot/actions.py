@@ -26,7 +26,7 @@ from bot.ingest import Ingestor
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import utcnow
+from bot.store.models import Source, utcnow
 
 MAX_TAGS_PER_CHAT = 200
 LATEST_SCAN = 1000  # how many recent stories /latest looks through
@@ -203,3 +203,20 @@ async def chat_plan(store: Store, chat_id: int) -> Plan:
     async with store.transaction() as session:
         chat = await queries.chat_settings(session, chat_id)
     return chat.plan() if chat else Plan()
+
+
+async def chat_sources(store: Store, chat_id: int) -> tuple[list[Source], int]:
+    """The chat's own sources, and how many sources every chat gets."""
+    async with store.transaction() as session:
+        own = await queries.chat_sources(session, chat_id)
+        shared = sum(1 for s in await queries.all_sources(session) if s.operator)
+    return own, shared
+
+
+async def remove_source(store: Store, chat_id: int, text: str) -> str:
+    async with store.transaction() as session:
+        for source in await queries.chat_sources(session, chat_id):
+            if text.strip() in (source.url, str(source.id)):
+                await queries.remove_chat_source(session, chat_id, source.id)
+                return source.url
+    raise ActionError("This chat has no such source; /sources lists them.")

@@ -1,4 +1,5 @@
-"""The `newsbot` command: `run` the bot, or `db upgrade` the schema."""
+"""The `newsbot` command: `run` the bot, `db upgrade` the schema, `sources ...` list and
+change the polled feeds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 from telegram.error import InvalidToken
 
+from bot import sources_cli
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.store.db import Store, describe
@@ -22,16 +24,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the bot (long polling) until SIGTERM or Ctrl-C")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply pending migrations")
+    sources_cli.add_arguments(commands.add_parser("sources", help="list and change the feeds"))
     return parser
 
 
-async def _upgrade(settings: Settings) -> None:
+async def _with_store(settings: Settings, args: argparse.Namespace) -> None:
+    """`db upgrade` and `sources ...`: a migrated store, one action, a line or table out."""
     store = Store(settings.database_url)
     try:
         await store.migrate()
+        if args.command == "db":
+            print(f"database {describe(settings.database_url)} is up to date")
+        else:
+            print(await sources_cli.run(store, args))
     finally:
         await store.close()
-    print(f"database {describe(settings.database_url)} is up to date")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
             asyncio.run(run(settings))
         else:
-            asyncio.run(_upgrade(settings))
-    except ConfigError as exc:
+            asyncio.run(_with_store(settings, args))
+    except (ConfigError, sources_cli.SourcesError) as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2
     except InvalidToken:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.article import Article as ArticleValue
@@ -130,6 +131,25 @@ class Source(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where it came from: "opml" (the SOURCES file), "cli", "chat" or "search" (a tag's
+    # news search feed); only "opml" sources follow the file when it changes.
+    added_by: Mapped[str] = mapped_column(String(10), default="opml", server_default="opml")
+    search_tag_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Polling health: when to poll next, and how long it has been failing.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    def health(self) -> str:
+        """One short phrase: how polling this source goes."""
+        if self.last_error:
+            since = self.failing_since or self.last_polled_at
+            when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+            return f"failing{when}: {self.last_error}"
+        if self.last_success_at:
+            return f"ok, {self.last_success_at:%Y-%m-%d %H:%M} UTC"
+        return "not polled yet"
 
 
 class ChatSource(Base):

@@ -184,10 +184,15 @@ async def recipients(
 
 
 async def sync_operator_sources(session: AsyncSession, feeds: Iterable[tuple[str, str]]) -> None:
-    """Make the operator's list (url, title) the set of operator sources, keeping state."""
+    """Make the OPML file's list (url, title) the set of sources it provides, keeping state.
+
+    Sources added with `newsbot sources add` or from chats are left alone.
+    """
     feeds = {url: title[:TITLE_LENGTH] for url, title in feeds}
     await session.execute(
-        update(Source).where(Source.operator, Source.url.not_in(list(feeds))).values(operator=False)
+        update(Source)
+        .where(Source.added_by == "opml", Source.operator, Source.url.not_in(list(feeds)))
+        .values(operator=False)
     )
     known = {
         s.url: s for s in await session.scalars(select(Source).where(Source.url.in_(list(feeds))))
@@ -196,15 +201,40 @@ async def sync_operator_sources(session: AsyncSession, feeds: Iterable[tuple[str
         if url in known:
             known[url].operator = True
         else:
-            session.add(Source(url=url, title=title, operator=True))
+            session.add(Source(url=url, title=title, operator=True, added_by="opml"))
     await session.flush()
+
+
+async def add_operator_source(session: AsyncSession, url: str, title: str, added_by: str) -> bool:
+    """A source for every chat, from the CLI; False if it already was one."""
+    source = await source_by_url(session, url)
+    if source is None:
+        session.add(Source(url=url, title=title[:TITLE_LENGTH], operator=True, added_by=added_by))
+        await session.flush()
+        return True
+    was = source.operator
+    source.operator, source.added_by = True, added_by
+    return not was
+
+
+async def remove_operator_source(session: AsyncSession, url: str) -> bool:
+    """Stop polling a source for everyone (chats that added it keep it); False if unknown."""
+    source = await source_by_url(session, url)
+    if source is None or not source.operator:
+        return False
+    source.operator = False
+    return True
+
+
+async def all_sources(session: AsyncSession) -> list[Source]:
+    return list(await session.scalars(select(Source).order_by(Source.id)))
 
 
 async def add_chat_source(session: AsyncSession, chat_id: int, url: str, title: str) -> bool:
     """Link a source to a chat (creating the source); False when the chat already had it."""
     source = await source_by_url(session, url)
     if source is None:
-        source = Source(url=url, title=title[:TITLE_LENGTH], operator=False)
+        source = Source(url=url, title=title[:TITLE_LENGTH], operator=False, added_by="chat")
         session.add(source)
         await session.flush()
     return bool(

@@ -59,6 +59,7 @@ class Commands:
             "follow": self.follow,
             "unfollow": self.unfollow,
             "addsource": self.addsource,
+            "removesource": self.removesource,
             "alias": self.alias,
             "unalias": self.unalias,
             "digest": self.settings_command("digest", texts.DIGEST_USAGE),
@@ -71,6 +72,7 @@ class Commands:
             "list": self.list_tags,
             "latest": self.latest,
             "settings": self.show_settings,
+            "sources": self.list_sources,
         }
         # New messages and channel posts (a channel's admins post as the channel); edits of
         # an old command are not run again.
@@ -250,6 +252,19 @@ class Commands:
                 await query.answer(texts.ADMINS_ONLY, show_alert=True)
                 return
         await query.answer(await actions.press(self.store, chat.id, request))
+
+    async def list_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        own, shared = await actions.chat_sources(self.store, update.effective_chat.id)
+        await _reply(update, texts.sources(own, shared))
+
+    async def removesource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = command_argument(update.effective_message)
+        try:
+            url = await actions.remove_source(self.store, update.effective_chat.id, argument)
+        except actions.ActionError as exc:
+            await _reply(update, escape(str(exc)))
+            return
+        await _reply(update, f"Removed {escape(url)}.")
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -12,6 +12,7 @@ from bot.core.article import Article
 from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
 from bot.core.schedule import Plan
 from bot.core.tags import Tag
+from bot.store.models import Source
 
 HELP = (
     "I send news alerts for the tags you follow: every new article that mentions a tag "
@@ -23,6 +24,7 @@ HELP = (
     "/list: the tags this chat follows\n"
     "/latest KIDA: the five newest stored articles for a tag\n"
     "/addsource https://example.com/feed.xml: poll a feed of this chat's own\n"
+    "/sources: the feeds this chat gets, with their health; /removesource URL drops one\n"
     "/alias KIDA = 국방연구원: in this chat, a name that counts as a tag (/unalias undoes)\n"
     "/settings: how alerts are delivered here; change with /digest off|hourly|daily 08:00, "
     "/timezone Asia/Seoul, /quiet 23:00-07:00 (or off)\n"
@@ -38,6 +40,8 @@ COMMANDS = [
     ("list", "Show the tags this chat follows"),
     ("latest", "Newest articles for a tag"),
     ("addsource", "Poll a feed of this chat's own"),
+    ("sources", "The feeds this chat gets, with their health"),
+    ("removesource", "Drop a feed this chat added"),
     ("alias", "Add a name that counts as a tag here"),
     ("unalias", "Remove such a name"),
     ("settings", "How alerts are delivered here"),
@@ -181,4 +185,18 @@ def settings(plan: Plan) -> str:
     if plan.muted_until and plan.muted_until > datetime.now(UTC):
         local = plan.muted_until.astimezone(plan.zone)
         lines.append(f"Muted until {local:%Y-%m-%d %H:%M}")
+    return "\n".join(lines)
+
+
+def sources(own: Sequence[Source], shared: int) -> str:
+    """The chat's own feeds with their health, and the count of feeds every chat gets."""
+    lines = [f"This chat gets the {shared} feeds the bot polls for everyone."]
+    if own:
+        lines.append("Its own feeds (/addsource):")
+        lines += [
+            f"• {source.id}: {escape(source.title or source.url)}: {escape(source.health())}"
+            for source in own
+        ]
+    else:
+        lines.append("It has no feeds of its own; /addsource adds one.")
     return "\n".join(lines)

@@ -346,3 +346,17 @@ async def test_follow_in_a_forum_topic_and_from_a_channel(
         [topic_follow] = await queries.chat_follows(session, forum)
         assert [f.tag_key for f in await queries.chat_follows(session, channel)] == ["nato"]
     assert topic_follow.thread_id == 12
+
+
+async def test_sources_lists_a_chats_feeds_with_health_and_removes_one(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    feeds.set_feed("/own.xml", rss([STORY], title="Own feed"))
+    async with running_bot(telegram, feeds, tmp_path, allow_private_networks=True):
+        assert "no feeds of its own" in await reply(telegram, PRIVATE, "/sources")
+        await reply(telegram, PRIVATE, f"/addsource {feeds.url('/own.xml')}")
+        listing = await reply(telegram, PRIVATE, "/sources")
+        assert "Own feed: ok" in listing and "1 feeds the bot polls for everyone" in listing
+        assert "no such source" in await reply(telegram, PRIVATE, "/removesource nope")
+        assert "Removed" in await reply(telegram, PRIVATE, f"/removesource {feeds.url('/own.xml')}")
+        assert "no feeds of its own" in await reply(telegram, PRIVATE, "/sources")
