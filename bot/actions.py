@@ -6,6 +6,7 @@ the same actions can later serve a web page or a second chat platform.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from bot.core.tags import MAX_TAG_LENGTH, Tag, TagError, make_tag, split_tags
 from bot.core.text import normalize
 from bot.delivery.buttons import Press
 from bot.ingest import Ingestor
+from bot.search import search_urls
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
 from bot.store.db import Store
@@ -57,9 +59,15 @@ def parse_tags(text: str, aliases: AliasTable) -> TagChange:
 
 
 async def follow(
-    store: Store, chat_id: int, text: str, aliases: AliasTable, thread_id: int | None = None
+    store: Store,
+    chat_id: int,
+    text: str,
+    aliases: AliasTable,
+    thread_id: int | None = None,
+    search_templates: Sequence[str] = (),
 ) -> TagChange:
-    """Follow tags; in a forum topic (`thread_id`) their alerts go to that topic."""
+    """Follow tags; in a forum topic (`thread_id`) their alerts go to that topic. Each new
+    tag also gets its news search feeds (shared with every chat that follows it)."""
     result = parse_tags(text, aliases)
     async with store.transaction() as session:
         have = len(await queries.chat_follows(session, chat_id))
@@ -70,6 +78,11 @@ async def follow(
                 f"{len(result.unchanged) - room} were not added."
             )
         added = await queries.follow(session, chat_id, result.unchanged[:room], thread_id)
+        for tag in added:
+            for url in search_urls(search_templates, tag, aliases):
+                await queries.ensure_search_source(
+                    session, tag.key, url, f"News search: {tag.name}"
+                )
     keys = {t.key for t in added}
     return TagChange(added, [t for t in result.unchanged if t.key not in keys], result.errors)
 

@@ -119,7 +119,11 @@ class NewsBot:
         self.ingestor = Ingestor(self.store, self.fetcher, IndexCache(self.store, vocabulary))
         self.application = build_application(settings)
         self.commands = Commands(
-            self.store, vocabulary, self.ingestor, settings.allow_private_networks
+            self.store,
+            vocabulary,
+            self.ingestor,
+            settings.allow_private_networks,
+            settings.search_templates,
         )
         self.commands.register(self.application)
         self.application.add_error_handler(_log_error)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.search import DEFAULT_TEMPLATES
+
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
         le=1000,
         description="Messages per second in all; raise only if Telegram allows the bot more.",
     )
+    search_feeds: str = Field(
+        default=DEFAULT_TEMPLATES,
+        description="News search feed URL templates ({query} is the tag's names), separated "
+        "by spaces; empty switches news search off.",
+    )
     allow_private_networks: bool = Field(
         default=False,
         description="Let chats add sources on loopback or private networks.",
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def search_templates(self) -> tuple[str, ...]:
+        return tuple(self.search_feeds.split())
 
     @property
     def token(self) -> str:

@@ -161,7 +161,12 @@ class Ingestor:
     ) -> tuple[int, int]:
         """Store new stories and queue their alerts, all in one transaction."""
         # An item with no link, guid or title cannot be recognised again: never alert it.
-        keyed = [(a, keys) for a in feed.articles if (keys := story_keys(a, source.url))]
+        search = source.added_by == "search"
+        keyed = [
+            (a, keys)
+            for a in feed.articles
+            if (keys := story_keys(a, source.url, from_search=search))
+        ]
         new = queued = 0
         async with self._store.transaction() as session:
             source = await session.get(Source, source.id)

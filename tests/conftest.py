@@ -12,6 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.db import Store
 
+# News search is on by default and points at the internet; tests (and the bots they start
+# as subprocesses, which inherit this environment) must never reach it.
+os.environ["SEARCH_FEEDS"] = ""
+
 PG_URL = os.environ.get("NEWSBOT_TEST_DATABASE_URL")
 PG_SKIP_REASON = (
     "NEWSBOT_TEST_DATABASE_URL is not set; set it to a PostgreSQL URL such as "

@@ -93,14 +93,34 @@ def _capped(key: str) -> str:
     return key[: MAX_KEY_LENGTH - _HASH_LENGTH - 1] + "#" + digest
 
 
-def story_keys(article: Article, source_url: str) -> list[str]:
+HEADLINE_MIN_WORDS = 6  # shorter titles ("Weather", "Live updates") repeat across stories
+# A news search feed names the publisher after its headlines: "Seoul should ... - Korea Herald".
+_PUBLISHER_SUFFIX = re.compile(r"\s+[-\u2013\u2014|]\s+[^-\u2013\u2014|]{1,60}$")
+
+
+def headline_key(title: str, *, from_search: bool = False) -> str | None:
+    """A key for a distinctive headline, so the same story under two links is one story.
+
+    A search feed's " - Publisher" tail is dropped first; headlines shorter than
+    HEADLINE_MIN_WORDS words are too common to identify a story and get no key.
+    """
+    if from_search:
+        title = _PUBLISHER_SUFFIX.sub("", title.strip())
+    words = normalize(title)
+    if words.count(" ") + 1 < HEADLINE_MIN_WORDS:
+        return None
+    return "headline:" + words
+
+
+def story_keys(article: Article, source_url: str, *, from_search: bool = False) -> list[str]:
     """Every key this story is known by, in a fixed order, each at most MAX_KEY_LENGTH long.
 
     A guid that is an absolute URI ("tag:", "urn:", "http:") is globally unique by design and
     is used as is. A bare guid such as "1234" is unique only within its publisher, and two
     publishers' "1234" are different stories, so it is scoped by the host of the feed URL.
     An item with neither link nor guid falls back to its title under that host; one with no
-    title either has nothing to be known by and gets no key.
+    title either has nothing to be known by and gets no key. A distinctive headline is a
+    key too (see `headline_key`), which joins a publisher's item and a search feed's copy.
     """
     host = _http_host(source_url.strip()) or source_url.strip().lower()
     link = article.link.strip()
@@ -116,4 +136,6 @@ def story_keys(article: Article, source_url: str) -> list[str]:
         title = normalize(article.title)
         if title:
             keys.append(f"title:{host}|{title}")
+    if headline := headline_key(article.title, from_search=from_search):
+        keys.append(headline)
     return list(dict.fromkeys(map(_capped, keys)))

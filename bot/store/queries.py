@@ -226,6 +226,21 @@ async def remove_operator_source(session: AsyncSession, url: str) -> bool:
     return True
 
 
+async def ensure_search_source(session: AsyncSession, tag_key: str, url: str, title: str) -> None:
+    """The news search feed of a tag, created once and shared by every chat following it."""
+    if await source_by_url(session, url) is None:
+        session.add(
+            Source(
+                url=url,
+                title=title[:TITLE_LENGTH],
+                operator=True,
+                added_by="search",
+                search_tag_key=tag_key,
+            )
+        )
+        await session.flush()
+
+
 async def all_sources(session: AsyncSession) -> list[Source]:
     return list(await session.scalars(select(Source).order_by(Source.id)))
 
@@ -488,13 +503,21 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
 
 
 async def due_source_ids(session: AsyncSession, now: datetime, interval: timedelta) -> list[int]:
-    """Needed sources not polled within the last interval, longest-waiting first."""
+    """Needed sources not polled within the last interval, longest-waiting first.
+
+    Needed: the operator's, those a chat added, and the search feeds of followed tags.
+    """
     linked = select(ChatSource.source_id)
+    followed = select(Follow.tag_key)
+    needed = or_(
+        Source.operator & (Source.search_tag_key.is_(None) | Source.search_tag_key.in_(followed)),
+        Source.id.in_(linked),
+    )
     return list(
         await session.scalars(
             select(Source.id)
             .where(
-                or_(Source.operator, Source.id.in_(linked)),
+                needed,
                 or_(Source.last_polled_at.is_(None), Source.last_polled_at <= now - interval),
             )
             .order_by(Source.last_polled_at.is_not(None), Source.last_polled_at, Source.id)

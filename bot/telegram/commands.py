@@ -53,6 +53,7 @@ class Commands:
     vocabulary: Vocabulary
     ingestor: Ingestor
     allow_private_networks: bool
+    search_templates: tuple[str, ...] = ()
 
     def register(self, app: Application) -> None:
         guarded = {
@@ -136,7 +137,12 @@ class Commands:
         message = update.effective_message
         topic = message.message_thread_id if message.is_topic_message else None
         change = await actions.follow(
-            self.store, update.effective_chat.id, argument, aliases, thread_id=topic
+            self.store,
+            update.effective_chat.id,
+            argument,
+            aliases,
+            thread_id=topic,
+            search_templates=self.search_templates,
         )
         await _reply(update, texts.followed(change, aliases))
 

@@ -1,0 +1,92 @@
+"""News search per tag: one shared search feed per followed tag, its copies deduplicated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bot import actions
+from bot.core.aliases import AliasTable
+from bot.core.dedup import headline_key
+from bot.core.tags import make_tag
+from bot.ingest import IndexCache, Ingestor
+from bot.search import search_query, search_urls
+from bot.sources.fetch import Fetcher
+from bot.store import queries
+from bot.store.db import Store
+from bot.vocabulary import Vocabulary
+from tests.fakes.feed_server import FeedServer, rss
+
+ALIASES = AliasTable.load()
+CHAT = 777
+
+
+def test_the_query_asks_for_any_name_of_the_tag() -> None:
+    [url] = search_urls(
+        ["https://s.example/rss?q={query}&hl=en"], make_tag("KIDA", ALIASES), ALIASES
+    )
+    query = parse_qs(urlsplit(url).query)["q"][0]
+    assert query == '"KIDA" OR "Korea Institute for Defense Analyses" OR "한국국방연구원"'
+    assert search_query(['He said "no"', ""]) == '"He said  no"'
+    assert search_urls(["https://no-placeholder.example/"], make_tag("x", ALIASES), ALIASES) == []
+
+
+def test_a_search_feeds_publisher_suffix_is_not_part_of_the_headline() -> None:
+    headline = "Seoul should bolster diplomatic ties with Moscow to deter threats"
+    assert headline_key(headline + " - Korea Herald", from_search=True) == headline_key(headline)
+    assert headline_key("Live updates") is None
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def ingestor(store: Store) -> AsyncIterator[Ingestor]:
+    async with Fetcher() as fetcher:
+        yield Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)))
+
+
+async def test_following_a_tag_polls_its_search_feed_and_a_copy_is_one_story(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    template = feeds.url("/search") + "?q={query}"
+    async with store.transaction() as session:
+        await queries.touch_chat(session, CHAT, "private", None)
+        await queries.sync_operator_sources(session, [(feeds.url("/herald.xml"), "Herald")])
+    feeds.set_feed("/herald.xml", rss([]))
+    await actions.follow(store, CHAT, "KIDA", ALIASES, search_templates=[template])
+    [url] = search_urls([template], make_tag("KIDA", ALIASES), ALIASES)
+    path = url.removeprefix(feeds.url(""))
+    feeds.set_feed(path, rss([]))
+    async with store.transaction() as session:
+        due = await queries.due_source_ids(session, datetime.now(UTC), timedelta(seconds=1))
+        search = await queries.source_by_url(session, url)
+    assert search is not None and search.search_tag_key == "kida" and search.id in due
+    for source_id in due:
+        await ingestor.poll(source_id)  # the first polls only learn
+
+    story = {
+        "title": "Seoul should bolster diplomatic ties with Moscow, KIDA says",
+        "link": "https://www.koreaherald.com/view.php?ud=1",
+        "description": "KIDA report.",
+    }
+    copy = {
+        **story,
+        "title": story["title"] + " - The Korea Herald",
+        "link": "https://news.google.com/rss/articles/CBMi123",
+    }
+    feeds.set_feed("/herald.xml", rss([story]))
+    feeds.set_feed(path, rss([copy]))
+    queued = [(await ingestor.poll(source_id)).queued for source_id in due]
+    assert sorted(queued) == [0, 1]
+
+    await actions.unfollow(store, CHAT, "KIDA", ALIASES)
+    async with store.transaction() as session:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert search.id not in await queries.due_source_ids(session, later, timedelta(seconds=1))
