@@ -15,6 +15,8 @@ from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.config import ConfigError, Settings
@@ -27,7 +29,8 @@ from bot.sources.guard import MAX_URL_LENGTH
 from bot.sources.opml import bundled_catalogue, read_opml
 from bot.store import queries
 from bot.store.db import Store, describe
-from bot.store.models import utcnow
+from bot.store.models import Source, utcnow
+from bot.telegram import texts
 from bot.telegram.commands import Commands
 from bot.vocabulary import Vocabulary
 
@@ -116,8 +119,10 @@ class NewsBot:
         self.store = Store(settings.database_url)
         self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
         vocabulary = Vocabulary(self.store, AliasTable.load())
-        self.ingestor = Ingestor(self.store, self.fetcher, IndexCache(self.store, vocabulary))
         self.application = build_application(settings)
+        self.ingestor = Ingestor(
+            self.store, self.fetcher, IndexCache(self.store, vocabulary), self._notify
+        )
         self.commands = Commands(
             self.store,
             vocabulary,
@@ -145,6 +150,17 @@ class NewsBot:
             id="poll",
         )
         self._delivering: asyncio.Task[None] | None = None
+
+    async def _notify(self, chat_id: int, source: Source) -> bool:
+        """Tell a chat that a feed it added keeps failing; False if Telegram refused."""
+        try:
+            await self.application.bot.send_message(
+                chat_id, texts.failing_source(source), parse_mode=ParseMode.HTML
+            )
+        except TelegramError as exc:
+            log.warning("could not tell chat %s about a failing feed: %s", chat_id, exc)
+            return False
+        return True
 
     async def start(self) -> None:
         await self.store.migrate()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,10 @@ from bot.store.models import TITLE_LENGTH, Source, utcnow
 from bot.vocabulary import Vocabulary, chat_tag_key, learn_from, parse_chat_tag_key
 
 log = logging.getLogger(__name__)
+
+REPORT_FAILURE_AFTER = timedelta(hours=24)
+# Tells a chat that a feed it added keeps failing; True once the notice went out.
+Notify = Callable[[int, Source], Awaitable[bool]]
 
 
 class IndexCache:
@@ -94,10 +99,17 @@ class PollReport:
 class Ingestor:
     """Polls sources and fills the outbox; `wake` is set whenever alerts were queued."""
 
-    def __init__(self, store: Store, fetcher: Fetcher, index: IndexCache) -> None:
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        index: IndexCache,
+        notify: Notify | None = None,
+    ) -> None:
         self._store = store
         self._fetcher = fetcher
         self._index = index
+        self._notify = notify
         self._polling: dict[int, asyncio.Lock] = {}
         self.wake = asyncio.Event()
 
@@ -200,8 +212,7 @@ class Ingestor:
         if feed.title and source.title in ("", source.url):
             source.title = feed.title[:TITLE_LENGTH]
         source.primed = True
-        source.last_polled_at = source.last_success_at = now
-        source.last_error = None
+        source.record_poll(now, None)
 
     async def _queue(
         self,
@@ -234,14 +245,20 @@ class Ingestor:
         return PollReport(source.id, source.url, error=error)
 
     async def _record(self, source: Source, error: str | None = None) -> None:
-        """Remember when the source was polled and how it went."""
+        """Remember when the source was polled and how it went; report a long failure once."""
+        now = utcnow()
         async with self._store.transaction() as session:
             row = await session.get(Source, source.id)
             if row is None:
                 return
-            row.last_polled_at = utcnow()
-            row.last_error = error
+            row.record_poll(now, error)
             if error is None:
-                row.last_success_at = row.last_polled_at
-            else:
-                log.warning("polling %s failed: %s", source.url, error)
+                return
+            log.warning("polling %s failed: %s", source.url, error)
+            due = not row.failure_reported and now - row.failing_since >= REPORT_FAILURE_AFTER
+            chats = await queries.chats_of_source(session, row.id) if due else []
+        if due and self._notify is not None:
+            delivered = [await self._notify(chat_id, row) for chat_id in chats]
+            if all(delivered):
+                async with self._store.transaction() as session:
+                    await queries.mark_failure_reported(session, row.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -257,3 +258,34 @@ async def test_definitions_seen_often_enough_become_aliases(
     assert [(row.short, row.long) for row in learned] == [
         ("KRISS", "Korea Research Institute of Standards and Science")
     ]
+
+
+async def test_a_chat_feed_failing_for_a_day_is_reported_once(
+    store: Store, feeds: FeedServer
+) -> None:
+    feeds.set_feed("/down.xml", b"", status=503)
+    await _setup(store, feeds)
+    async with store.transaction() as session:
+        await queries.add_chat_source(session, OTHER, feeds.url("/down.xml"), "Down feed")
+        source_id = (await queries.source_by_url(session, feeds.url("/down.xml"))).id
+    notices: list[tuple[int, str]] = []
+
+    async def notify(chat_id: int, source: Source) -> bool:
+        notices.append((chat_id, source.last_error or ""))
+        return True
+
+    async with Fetcher(allow_private_networks=True) as fetcher:
+        ingestor = Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)), notify)
+        await ingestor.poll(source_id)
+        assert notices == []  # one failure is not a day of failures
+        async with store.transaction() as session:
+            row = await session.get(Source, source_id)
+            row.failing_since = row.failing_since - timedelta(hours=25)
+        await ingestor.poll(source_id)
+        await ingestor.poll(source_id)
+        assert [chat for chat, _ in notices] == [OTHER] and "503" in notices[0][1]
+        feeds.set_feed("/down.xml", rss([]))
+        await ingestor.poll(source_id)
+    async with store.transaction() as session:
+        row = await session.get(Source, source_id)
+        assert (row.failures, row.failing_since, row.failure_reported) == (0, None, False)

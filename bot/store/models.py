@@ -141,6 +141,16 @@ class Source(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    def record_poll(self, now: datetime, error: str | None) -> None:
+        """Remember a poll's outcome: a success clears the failure streak."""
+        self.last_polled_at, self.last_error = now, error
+        if error is None:
+            self.last_success_at = now
+            self.failures, self.failing_since, self.failure_reported = 0, None, False
+        else:
+            self.failures += 1
+            self.failing_since = self.failing_since or now
+
     def health(self) -> str:
         """One short phrase: how polling this source goes."""
         if self.last_error:

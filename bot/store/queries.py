@@ -241,6 +241,19 @@ async def ensure_search_source(session: AsyncSession, tag_key: str, url: str, ti
         await session.flush()
 
 
+async def chats_of_source(session: AsyncSession, source_id: int) -> list[int]:
+    """The chats that added a source themselves (operator sources have none)."""
+    return list(
+        await session.scalars(select(ChatSource.chat_id).where(ChatSource.source_id == source_id))
+    )
+
+
+async def mark_failure_reported(session: AsyncSession, source_id: int) -> None:
+    await session.execute(
+        update(Source).where(Source.id == source_id).values(failure_reported=True)
+    )
+
+
 async def all_sources(session: AsyncSession) -> list[Source]:
     return list(await session.scalars(select(Source).order_by(Source.id)))
 

@@ -200,3 +200,12 @@ def sources(own: Sequence[Source], shared: int) -> str:
     else:
         lines.append("It has no feeds of its own; /addsource adds one.")
     return "\n".join(lines)
+
+
+def failing_source(source: Source) -> str:
+    """The one notice a chat gets when a feed it added has failed for a day."""
+    return (
+        f"The feed {escape(source.title or source.url)} ({escape(source.url)}) has failed "
+        f"for more than a day: {escape(source.last_error or 'no answer')}. I keep trying; "
+        "/sources shows its state and /removesource drops it."
+    )
