@@ -71,6 +71,9 @@ class Sender:
         self._digest_threshold = digest_threshold
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
+        # One message between "sent" and "marked sent" at a time: a crash can then repeat
+        # at most that one. Chats still interleave; the pacer spaces sends anyway.
+        self._in_flight = asyncio.Lock()
 
     async def run(self, wake: asyncio.Event) -> None:
         while True:
@@ -155,7 +158,9 @@ class Sender:
         """
         chat_id, ids = items[0].chat_id, [item.delivery_id for item in items]
         try:
-            await self._send(chat_id, text, items[0].thread_id, markup)
+            async with self._in_flight:
+                await self._send(chat_id, text, items[0].thread_id, markup)
+                await self._write(queries.mark_sent, ids)
         except RetryAfter as exc:
             until = utcnow() + _retry_after(exc)
             await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
@@ -174,7 +179,6 @@ class Sender:
                 until = utcnow() + backoff(max(item.attempts for item in items))
                 await self._write(queries.postpone, ids, until, str(exc))
         else:
-            await self._write(queries.mark_sent, ids)
             return True
         return False
 
