@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot import actions
@@ -29,19 +27,6 @@ FULL_NAME = {
     "description": "said an analyst at the Korea Institute for Defense Analyses",
 }
 UNRELATED = {"title": "Weather", "link": "https://herald.example/w", "description": "Rain."}
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def ingestor(store: Store) -> AsyncIterator[Ingestor]:
-    """An ingestor whose chat sources may live on 127.0.0.1, where the feed server is."""
-    async with Fetcher(allow_private_networks=True) as fetcher:
-        yield Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)))
 
 
 async def _setup(store: Store, feeds: FeedServer, *paths: str) -> list[int]:

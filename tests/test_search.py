@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from bot import actions
 from bot.core.aliases import AliasTable
 from bot.core.dedup import headline_key
 from bot.core.tags import make_tag
-from bot.ingest import IndexCache, Ingestor
+from bot.ingest import Ingestor
 from bot.search import search_query, search_urls
-from bot.sources.fetch import Fetcher
 from bot.store import queries
 from bot.store.db import Store
-from bot.vocabulary import Vocabulary
 from tests.fakes.feed_server import FeedServer, rss
 
 ALIASES = AliasTable.load()
@@ -38,18 +33,6 @@ def test_a_search_feeds_publisher_suffix_is_not_part_of_the_headline() -> None:
     headline = "Seoul should bolster diplomatic ties with Moscow to deter threats"
     assert headline_key(headline + " - Korea Herald", from_search=True) == headline_key(headline)
     assert headline_key("Live updates") is None
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def ingestor(store: Store) -> AsyncIterator[Ingestor]:
-    async with Fetcher() as fetcher:
-        yield Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)))
 
 
 async def test_following_a_tag_polls_its_search_feed_and_a_copy_is_one_story(

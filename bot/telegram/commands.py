@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
+def required_argument(update: Update, usage: str) -> str:
+    """The command's argument; without one, the usage line is the answer."""
+    argument = command_argument(update.effective_message)
+    if not argument:
+        raise actions.ActionError(usage)
+    return argument
+
+
 def command_argument(message: Message) -> str:
     """Everything after the command word, new lines kept (context.args would lose them)."""
     text = message.text or ""
@@ -95,7 +103,8 @@ class Commands:
     # --- wrappers --------------------------------------------------------------------
 
     def _tracked(self, handler: Handler) -> Handler:
-        """Remember the chat (and reactivate it: it is talking to us) before handling."""
+        """Remember the chat (and reactivate it: it is talking to us) before handling;
+        a request that cannot be done is answered with the reason."""
 
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             chat = update.effective_chat
@@ -104,7 +113,10 @@ class Commands:
                     await queries.touch_chat(
                         session, chat.id, chat.type, chat.title or chat.full_name
                     )
-            await handler(update, context)
+            try:
+                await handler(update, context)
+            except actions.ActionError as exc:
+                await _reply(update, escape(str(exc)))
 
         return wrapped
 
@@ -129,10 +141,7 @@ class Commands:
         await _reply(update, texts.HELP)
 
     async def follow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        if not argument:
-            await _reply(update, escape(texts.FOLLOW_USAGE))
-            return
+        argument = required_argument(update, texts.FOLLOW_USAGE)
         aliases = await self.vocabulary.table()
         message = update.effective_message
         topic = message.message_thread_id if message.is_topic_message else None
@@ -147,10 +156,7 @@ class Commands:
         await _reply(update, texts.followed(change, aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        if not argument:
-            await _reply(update, escape(texts.UNFOLLOW_USAGE))
-            return
+        argument = required_argument(update, texts.UNFOLLOW_USAGE)
         aliases = await self.vocabulary.table()
         change = await actions.unfollow(self.store, update.effective_chat.id, argument, aliases)
         await _reply(update, texts.unfollowed(change))
@@ -162,18 +168,9 @@ class Commands:
         await _reply(update, texts.tag_list(tags, snapshot.table, snapshot.for_chat(chat_id)))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        if not argument:
-            await _reply(update, escape(texts.LATEST_USAGE))
-            return
+        argument = required_argument(update, texts.LATEST_USAGE)
         aliases = await self.vocabulary.table()
-        try:
-            tag, found = await actions.latest(
-                self.store, update.effective_chat.id, argument, aliases
-            )
-        except actions.ActionError as exc:
-            await _reply(update, escape(str(exc)))
-            return
+        tag, found = await actions.latest(self.store, update.effective_chat.id, argument, aliases)
         await _reply(update, texts.latest(tag, found))
 
     async def alias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,57 +180,35 @@ class Commands:
             snapshot = await self.vocabulary.snapshot()
             await _reply(update, texts.chat_aliases(snapshot.for_chat(chat_id)))
             return
-        try:
-            tag, name, added = await actions.add_alias(self.store, chat_id, argument)
-        except actions.ActionError as exc:
-            await _reply(update, escape(str(exc)))
-            return
+        tag, name, added = await actions.add_alias(self.store, chat_id, argument)
         await _reply(update, texts.alias_added(tag, name, added))
 
     async def unalias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        try:
-            tag, name, removed = await actions.remove_alias(
-                self.store, update.effective_chat.id, argument
-            )
-        except actions.ActionError as exc:
-            await _reply(update, escape(str(exc)))
-            return
+        argument = required_argument(update, actions.ALIAS_USAGE)
+        tag, name, removed = await actions.remove_alias(
+            self.store, update.effective_chat.id, argument
+        )
         await _reply(update, texts.alias_removed(tag, name, removed))
 
     async def addsource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        if not argument:
-            await _reply(update, escape(texts.ADDSOURCE_USAGE))
-            return
-        try:
-            added = await actions.add_source(
-                self.store,
-                self.ingestor,
-                update.effective_chat.id,
-                argument,
-                allow_private=self.allow_private_networks,
-            )
-        except actions.ActionError as exc:
-            await _reply(update, escape(str(exc)))
-            return
+        argument = required_argument(update, texts.ADDSOURCE_USAGE)
+        added = await actions.add_source(
+            self.store,
+            self.ingestor,
+            update.effective_chat.id,
+            argument,
+            allow_private=self.allow_private_networks,
+        )
         await _reply(update, texts.source_added(added.url, added.items))
 
     def settings_command(self, setting: str, usage: str) -> Handler:
         """/digest, /timezone or /quiet: change one delivery setting and show them all."""
 
         async def change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            argument = command_argument(update.effective_message)
-            if not argument:
-                await _reply(update, escape(usage))
-                return
-            try:
-                plan = await actions.change_settings(
-                    self.store, update.effective_chat.id, setting, argument
-                )
-            except actions.ActionError as exc:
-                await _reply(update, escape(str(exc)))
-                return
+            argument = required_argument(update, usage)
+            plan = await actions.change_settings(
+                self.store, update.effective_chat.id, setting, argument
+            )
             await _reply(update, texts.settings(plan))
 
         return change
@@ -264,12 +239,8 @@ class Commands:
         await _reply(update, texts.sources(own, shared))
 
     async def removesource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        try:
-            url = await actions.remove_source(self.store, update.effective_chat.id, argument)
-        except actions.ActionError as exc:
-            await _reply(update, escape(str(exc)))
-            return
+        argument = required_argument(update, texts.REMOVESOURCE_USAGE)
+        url = await actions.remove_source(self.store, update.effective_chat.id, argument)
         await _reply(update, f"Removed {escape(url)}.")
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

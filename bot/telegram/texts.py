@@ -56,6 +56,7 @@ FOLLOW_USAGE = "Tell me what to follow, for example: /follow KIDA, Hanwha Aerosp
 UNFOLLOW_USAGE = "Tell me which tag to drop, for example: /unfollow KIDA"
 LATEST_USAGE = "Tell me the tag, for example: /latest KIDA"
 ADDSOURCE_USAGE = "Give me a feed address, for example: /addsource https://example.com/rss.xml"
+REMOVESOURCE_USAGE = "Tell me which feed to drop, for example: /removesource 12 (see /sources)"
 DIGEST_USAGE = "Write /digest off, /digest hourly or /digest daily 08:00"
 TIMEZONE_USAGE = "Write /timezone Area/City, for example /timezone Asia/Seoul"
 QUIET_USAGE = "Write /quiet 23:00-07:00 to hold alerts at night, or /quiet off"
