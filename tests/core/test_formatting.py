@@ -159,3 +159,130 @@ def test_script_title_appears_only_escaped(tail: str) -> None:
     text = format_alert(article, source_name="s", tags=[])
     assert "<script>" not in text
     assert "&lt;script&gt;" in text
+
+
+# --- why it matched ---
+
+SPELLED_OUT = Article(
+    title="Think tank report",
+    summary="A report by the Korea Institute for Defense Analyses noted closer ties.",
+)
+
+
+def test_matched_words_are_bold_in_the_snippet() -> None:
+    text = format_alert(SPELLED_OUT, source_name="s", tags=["KIDA"], matched={"KIDA": "kida"} | {})
+    assert "<b>" not in text.split("\n\n")[1]  # "kida" itself is not in the snippet
+    matched = {"KIDA": "korea institute for defense analyses"}
+    text = format_alert(SPELLED_OUT, source_name="s", tags=["KIDA"], matched=matched)
+    assert text.endswith(
+        "\n\nA report by the <b>Korea Institute for Defense Analyses</b> noted closer ties."
+    )
+
+
+def test_an_alias_match_names_the_alias_as_the_article_spells_it() -> None:
+    matched = {"KIDA": "korea institute for defense analyses"}
+    text = format_alert(SPELLED_OUT, source_name="s", tags=["KIDA"], matched=matched)
+    assert "\n#KIDA (matched “Korea Institute for Defense Analyses”)\n" in text
+
+
+@pytest.mark.parametrize(
+    ("tag", "term"),
+    [
+        ("KIDA", "kida"),
+        ("kida's", "kida s"),
+        ('"LIG Nex1" OR LIG넥스원', "lig넥스원"),  # one of the tag's own alternatives
+    ],
+)
+def test_a_match_of_what_was_typed_names_nothing(tag: str, term: str) -> None:
+    article = Article(title="t", summary="KIDA's LIG넥스원")
+    text = format_alert(article, source_name="s", tags=[tag], matched={tag: term})
+    assert "matched" not in text
+
+
+@pytest.mark.parametrize(
+    ("summary", "term", "expected"),
+    [
+        ("The K2-Tank order", "k2 tank", "The <b>K2-Tank</b> order"),
+        ("180 more K2 tanks", "k2 tank", "180 more <b>K2 tanks</b>"),
+        ("Seen at #KoreaInstituteforDefenseAnalyses", "korea institute for defense analyses",
+         "Seen at #<b>KoreaInstituteforDefenseAnalyses</b>"),
+        ("Donatos and NATO, nato", "nato", "Donatos and <b>NATO</b>, <b>nato</b>"),
+        ("한국국방연구원은 밝혔다", "한국국방연구원", "<b>한국국방연구원</b>은 밝혔다"),
+        ("NATO는 K2전차를", "nato", "<b>NATO</b>는 K2전차를"),
+        ("국방연구원 한국국방연구원", "국방연구원", "<b>국방연구원</b> 한국국방연구원"),
+        ("<i>KIDA</i> & co", "kida", "&lt;i&gt;<b>KIDA</b>&lt;/i&gt; &amp; co"),
+    ],
+)  # fmt: skip
+def test_bold_finds_the_term_as_written(summary: str, term: str, expected: str) -> None:
+    article = Article(title="t", summary=summary)
+    text = format_alert(article, source_name="s", tags=["x"], matched={"x": term})
+    assert text.endswith("\n\n" + expected)
+
+
+def test_the_snippet_is_centred_on_a_match_far_into_the_text() -> None:
+    summary = "filler " * 200 + "the KIDA report " + "tail " * 200
+    article = Article(title="t", summary=summary)
+    text = format_alert(article, source_name="s", tags=["KIDA"], matched={"KIDA": "kida"})
+    snippet = text.split("\n\n", 1)[1]
+    assert snippet.startswith("…filler")
+    assert snippet.endswith("tail…")
+    assert "<b>KIDA</b>" in snippet
+    assert 250 <= len(snippet.replace("<b>", "").replace("</b>", "")) <= 300
+
+
+def test_a_match_near_the_end_shows_the_end() -> None:
+    article = Article(title="t", summary="filler " * 200 + "said KIDA.")
+    text = format_alert(article, source_name="s", tags=["KIDA"], matched={"KIDA": "kida"})
+    assert text.endswith("said <b>KIDA</b>.")
+    assert "\n\n…filler" in text
+
+
+def test_the_snippet_comes_from_the_content_when_only_it_matches() -> None:
+    article = Article(title="t", summary="Nothing here.", content="Officials of DAPA said.")
+    text = format_alert(article, source_name="s", tags=["DAPA"], matched={"DAPA": "dapa"})
+    assert text.endswith("\n\nOfficials of <b>DAPA</b> said.")
+    assert format_alert(article, source_name="s", tags=["DAPA"]).endswith("\n\nNothing here.")
+
+
+def test_entities_escaped_twice_show_once() -> None:
+    article = Article(title="AT&amp;amp;T &amp; KIDA", summary="AT&amp;T deal")
+    text = format_alert(article, source_name="s", tags=["AT&T"], matched={"AT&T": "at t"})
+    assert text.startswith("<b>AT&amp;amp;T &amp; KIDA</b>")  # shows "AT&amp;T & KIDA"
+    assert text.endswith("\n\n<b>AT&amp;T</b> deal")
+
+
+def test_a_note_is_escaped_and_shortened() -> None:
+    article = Article(title="t", summary="<Some & very long alias name> " * 3)
+    term = "some very long alias name " * 3
+    text = format_alert(article, source_name="s", tags=["X"], matched={"X": term})
+    note = text.split("\n")[2]
+    assert note.startswith("#X (matched “Some &amp; very long alias name&gt; &lt;Some")
+    assert note.endswith("…”)")
+
+
+@given(
+    st.builds(
+        Article,
+        title=st.text(),
+        summary=st.text(),
+        content=st.text(),
+        categories=st.lists(st.text(max_size=20), max_size=3).map(tuple),
+    ),
+    st.lists(st.text(max_size=30), max_size=5),
+    st.data(),
+    st.integers(min_value=0, max_value=5000),
+)
+def test_alert_with_matches_fits_and_lets_no_feed_markup_through(
+    article: Article, tags: list[str], data: st.DataObject, snippet_length: int
+) -> None:
+    words = (article.summary + " " + article.content).split() or ["x"]
+    matched = {
+        tag: " ".join(data.draw(st.lists(st.sampled_from(words), max_size=3))) for tag in tags
+    }
+    text = format_alert(
+        article, source_name="s", tags=tags, matched=matched, snippet_length=snippet_length
+    )
+    assert len(text) <= MAX_MESSAGE_LENGTH
+    assert "<" not in OWN_MARKUP.sub("", text)
+    assert ">" not in OWN_MARKUP.sub("", text)
+    assert text.count("<b>") == text.count("</b>")

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from bot.core.aliases import AliasTable
-from bot.core.tags import MAX_TAG_LENGTH, Tag, TagError, hashtag, make_tag, split_tags
+from bot.core.tags import (
+    MAX_TAG_LENGTH,
+    Tag,
+    TagError,
+    describe,
+    hashtag,
+    make_tag,
+    split_tags,
+    typed_terms,
+)
 from bot.core.text import normalize
 
 NO_ALIASES = AliasTable.from_groups([])
@@ -31,6 +40,10 @@ KIDA_NAMES = ["KIDA", "Korea Institute for Defense Analyses", "한국국방연�
         ("Hanwha Aerospace, Korea Institute for Defense Analyses", ["Hanwha Aerospace",
          "Korea Institute for Defense Analyses"]),
         ("!!!, ???, !!!", ["!!!", "???"]),  # kept so make_tag can say why they fail
+        ('"Samsung, Inc.", KIDA', ['"Samsung, Inc."', "KIDA"]),  # a comma inside quotes
+        ('"KIDA, NATO', ['"KIDA', 'NATO']),  # an unclosed quote does not hold commas
+        ("K2 tank -toy, k2 TANK -TOY, K2 tank toy", ["K2 tank -toy", "K2 tank toy"]),
+        ("A OR B, B OR A, \"A\" OR \"B\"", ["A OR B"]),  # equal queries are one tag
         ("", []),
         (" , \n ", []),
     ],
@@ -86,6 +99,122 @@ def test_tag_error_is_a_value_error() -> None:
     assert issubclass(TagError, ValueError)
 
 
+# --- queries ---
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "terms", "exclude"),
+    [
+        ("K2 tank -toy", "k2 tank -toy", ("k2 tank",), ("toy",)),
+        ('"K2 tank" -"toy tank"', 'k2 tank -"toy tank"', ("k2 tank",), ("toy tank",)),
+        ('"LIG Nex1" OR LIG넥스원', "lig nex1 OR lig넥스원", ("lig nex1", "lig넥스원"), ()),
+        ("“K2 tank” OR K9 \u2212toy", "k2 tank OR k9 -toy", ("k2 tank", "k9"), ("toy",)),
+        ('"K2 tank', "k2 tank", ("k2 tank",), ()),  # an unclosed quote runs to the end
+        ('K2 "tank"', "k2 tank", ("k2 tank",), ()),  # adjacent parts make one phrase
+        ('"K2 -toy" tank', "k2 toy tank", ("k2 toy tank",), ()),  # quotes keep a minus
+        ('"A OR B"', "a or b", ("a or b",), ()),  # and an OR
+        ("K2-tank", "k2 tank", ("k2 tank",), ()),  # a hyphen inside a word is not a minus
+        ("Hanwha - Aerospace", "hanwha aerospace", ("hanwha aerospace",), ()),  # nor alone
+        ("salt or pepper", "salt or pepper", ("salt or pepper",), ()),  # only OR in capitals
+        ("KIDA OR KIDA", "kida", ("kida",), ()),  # one alternative: a plain key
+    ],
+)
+def test_make_tag_reads_a_query(
+    name: str, key: str, terms: tuple[str, ...], exclude: tuple[str, ...]
+) -> None:
+    tag = make_tag(name, NO_ALIASES)
+    assert (tag.key, tag.terms, tag.exclude) == (key, terms, exclude)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["KIDA", "Hanwha Aerospace", "K2-tank", "한국국방연구원", "kida's", "U.S. Forces Korea"],
+)
+def test_a_plain_tag_keeps_its_key(name: str) -> None:
+    assert make_tag(name, NO_ALIASES).key == normalize(name)
+
+
+def test_a_query_key_is_canonical_and_never_a_plain_key() -> None:
+    keys = {
+        make_tag(name, NO_ALIASES).key
+        for name in ("K2 tank -TOY -model", "k2  TANK -model -toy", '"k2 tank" -"toy" -model')
+    }
+    assert keys == {"k2 tank -model -toy"}
+    assert make_tag("B OR A", NO_ALIASES).key == make_tag("A OR B", NO_ALIASES).key
+    # The key of a query holds what normalize never writes: a capital OR or a leading "-".
+    assert make_tag("A OR B", NO_ALIASES).key != make_tag("A or B", NO_ALIASES).key
+    assert make_tag("A -B", NO_ALIASES).key != make_tag("A B", NO_ALIASES).key
+
+
+def test_a_query_key_reads_back_as_the_same_query() -> None:
+    tag = make_tag('"LIG Nex1" OR K9 -toy -"toy tank"', NO_ALIASES)
+    again = make_tag(tag.key, NO_ALIASES)
+    assert again.key == tag.key
+    assert (set(again.terms), set(again.exclude)) == (set(tag.terms), set(tag.exclude))
+
+
+def test_aliases_expand_every_alternative_and_exclusion() -> None:
+    aliases = AliasTable.from_groups([KIDA_NAMES, ["NATO", "North Atlantic Treaty Organization"]])
+    tag = make_tag("KIDA OR 합참 -NATO", aliases)
+    assert tag.terms == ("kida", "korea institute for defense analyses", "한국국방연구원", "합참")
+    assert tag.exclude == ("nato", "north atlantic treaty organization")
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("-toy", "only says what to leave out"),
+        ('-"toy tank" -model', "only says what to leave out"),
+        ("OR", "on each side of OR"),
+        ("KIDA OR", "on each side of OR"),
+        ("OR KIDA", "on each side of OR"),
+        ('KIDA OR "!!"', "on each side of OR"),
+        ('"" -', "no letters or digits"),
+        ("KIDA -kida", "both looks for and leaves out “kida”"),
+    ],
+)
+def test_nonsense_queries_are_refused_readably(name: str, problem: str) -> None:
+    with pytest.raises(TagError, match=problem) as caught:
+        make_tag(name, NO_ALIASES)
+    assert str(caught.value).endswith(".")
+
+
+def test_excluding_an_alias_of_the_tag_is_refused() -> None:
+    aliases = AliasTable.from_groups([KIDA_NAMES])
+    with pytest.raises(TagError, match="both looks for and leaves out"):
+        make_tag('KIDA -"Korea Institute for Defense Analyses"', aliases)
+
+
+def test_typed_terms_leave_out_aliases_and_exclusions() -> None:
+    assert typed_terms('"LIG Nex1" OR K9 -toy') == ("lig nex1", "k9")
+    assert typed_terms("KIDA") == ("kida",)
+    assert typed_terms("-toy") == ()
+
+
+# --- describe ---
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("KIDA", "KIDA = Korea Institute for Defense Analyses, 한국국방연구원"),
+        ("K2 tank -toy", '"K2 tank" (not: toy)'),
+        ('K2 tank -toy -"toy tank"', '"K2 tank" (not: toy, "toy tank")'),
+        ('"LIG Nex1" OR K9', '"LIG Nex1" OR K9'),
+        (
+            "KIDA OR K9",
+            "(KIDA = Korea Institute for Defense Analyses, 한국국방연구원) OR K9",
+        ),
+        ("KIDA OR 한국국방연구원", "KIDA = Korea Institute for Defense Analyses, 한국국방연구원"),
+        ("Hanwha Aerospace", '"Hanwha Aerospace"'),
+        ("K9 -KIDA", "K9 (not: KIDA = Korea Institute for Defense Analyses, 한국국방연구원)"),
+    ],
+)
+def test_describe_says_how_a_tag_was_understood(name: str, expected: str) -> None:
+    aliases = AliasTable.from_groups([KIDA_NAMES])
+    assert describe(make_tag(name, aliases), aliases) == expected
+
+
 # --- hashtag ---
 
 
@@ -105,6 +234,9 @@ def test_tag_error_is_a_value_error() -> None:
         ("snake_case", "#snake_case"),
         ("\uff2b\uff29\uff24\uff21", "#KIDA"),
         ("!!!", ""),
+        ("K2 tank -toy", "#K2Tank"),  # a query shows its first phrase
+        ('"LIG Nex1" OR LIG넥스원', "#LIGNex1"),
+        ("OR KIDA", "#KIDA"),
     ],
 )
 def test_hashtag(name: str, expected: str) -> None:
