@@ -79,7 +79,7 @@ async def follow(
             )
         added = await queries.follow(session, chat_id, result.unchanged[:room], thread_id)
         for tag in added:
-            for url in search_urls(search_templates, tag, aliases):
+            for url in search_urls(search_templates, tag):
                 await queries.ensure_search_source(
                     session, tag.key, url, f"News search: {tag.name}"
                 )

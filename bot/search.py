@@ -10,20 +10,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote_plus
 
-from bot.core.aliases import AliasTable
 from bot.core.tags import Tag
 
 DEFAULT_TEMPLATES = "https://news.google.com/rss/search?q={query}&hl=en-US&gl=US&ceid=US:en"
 MAX_NAMES = 8  # search engines cap query length; the first names are the most telling
 
 
-def search_query(names: Sequence[str]) -> str:
-    """'"KIDA" OR "Korea Institute for Defense Analyses"': any of the tag's names, exactly."""
+def search_query(names: Sequence[str], exclude: Sequence[str] = ()) -> str:
+    """'"kida" OR "korea institute for defense analyses" -"toy"': any of the tag's names,
+    exactly, none of its exclusions."""
     quoted = ['"' + name.replace('"', " ").strip() + '"' for name in names[:MAX_NAMES]]
-    return " OR ".join(q for q in quoted if q != '""')
+    query = " OR ".join(q for q in quoted if q != '""')
+    return " ".join([query, *('-"' + name.replace('"', " ").strip() + '"' for name in exclude)])
 
 
-def search_urls(templates: Sequence[str], tag: Tag, aliases: AliasTable) -> list[str]:
-    """The search feed URLs for a tag, one per template (`{query}` is replaced)."""
-    query = quote_plus(search_query(aliases.expand(tag.name)))
+def search_urls(templates: Sequence[str], tag: Tag) -> list[str]:
+    """The search feed URLs for a tag, one per template (`{query}` is replaced).
+
+    The tag's terms already hold every alternative and alias, normalized (search engines
+    ignore case and punctuation anyway).
+    """
+    query = quote_plus(search_query(tag.terms, tag.exclude))
     return [template.replace("{query}", query) for template in templates if "{query}" in template]

@@ -20,13 +20,13 @@ CHAT = 777
 
 
 def test_the_query_asks_for_any_name_of_the_tag() -> None:
-    [url] = search_urls(
-        ["https://s.example/rss?q={query}&hl=en"], make_tag("KIDA", ALIASES), ALIASES
-    )
+    [url] = search_urls(["https://s.example/rss?q={query}&hl=en"], make_tag("KIDA", ALIASES))
     query = parse_qs(urlsplit(url).query)["q"][0]
-    assert query == '"KIDA" OR "Korea Institute for Defense Analyses" OR "한국국방연구원"'
+    assert query == '"kida" OR "korea institute for defense analyses" OR "한국국방연구원"'
+    [url] = search_urls(["https://s.example/?q={query}"], make_tag("K2 tank -toy", ALIASES))
+    assert parse_qs(urlsplit(url).query)["q"][0] == '"k2 tank" -"toy"'
     assert search_query(['He said "no"', ""]) == '"He said  no"'
-    assert search_urls(["https://no-placeholder.example/"], make_tag("x", ALIASES), ALIASES) == []
+    assert search_urls(["https://no-placeholder.example/"], make_tag("x", ALIASES)) == []
 
 
 def test_a_search_feeds_publisher_suffix_is_not_part_of_the_headline() -> None:
@@ -44,7 +44,7 @@ async def test_following_a_tag_polls_its_search_feed_and_a_copy_is_one_story(
         await queries.sync_operator_sources(session, [(feeds.url("/herald.xml"), "Herald")])
     feeds.set_feed("/herald.xml", rss([]))
     await actions.follow(store, CHAT, "KIDA", ALIASES, search_templates=[template])
-    [url] = search_urls([template], make_tag("KIDA", ALIASES), ALIASES)
+    [url] = search_urls([template], make_tag("KIDA", ALIASES))
     path = url.removeprefix(feeds.url(""))
     feeds.set_feed(path, rss([]))
     async with store.transaction() as session:

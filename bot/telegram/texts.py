@@ -11,7 +11,7 @@ from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
 from bot.core.schedule import Plan
-from bot.core.tags import Tag
+from bot.core.tags import Tag, describe
 from bot.store.models import Source
 
 HELP = (
@@ -64,11 +64,10 @@ NOTHING_FOLLOWED = "This chat follows no tags yet. Try /follow KIDA"
 
 
 def describe_tag(tag: Tag, aliases: AliasTable, own: Sequence[str] = ()) -> str:
-    """How a tag was understood: its name and the other names it will match."""
-    others = [*aliases.expand(tag.name)[1:], *own]
-    line = f"<b>{escape(tag.name)}</b>"
-    if others:
-        line += " (also matches: " + ", ".join(escape(t) for t in others) + ")"
+    """How a tag was understood (phrases, aliases, exclusions), and this chat's own aliases."""
+    line = escape(describe(tag, aliases))
+    if own:
+        line += " (here also: " + ", ".join(escape(name) for name in own) + ")"
     return line
 
 

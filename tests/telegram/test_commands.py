@@ -94,7 +94,7 @@ async def test_follow_several_tags_and_list_them(
     assert "no letters or digits" in again.plain_text
     listing = await ask(telegram, GROUP, "/list@newsbot_test_bot", from_user=MEMBER)
     bullets = [line for line in listing.plain_text.splitlines() if line.startswith("•")]
-    assert [b.split(" (")[0] for b in bullets] == ["• KIDA", "• Hanwha Aerospace", "• K2 tank"]
+    assert [b.split(" = ")[0] for b in bullets] == ["• KIDA", '• "Hanwha Aerospace"', '• "K2 tank"']
 
 
 async def reply(telegram: TelegramEmulator, chat_id: int, text: str, **sender: object) -> str:
