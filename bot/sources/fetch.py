@@ -1,28 +1,41 @@
-"""Download feeds over HTTP without ever raising for network trouble.
+"""Download feeds over HTTP without ever raising for network trouble, and politely.
 
 The scheduler polls hundreds of feeds; one dead site must cost a log line, not a crash, so
 every problem comes back as `FetchResult.error`. Redirects are followed here rather than by
-httpx so that each hop of an untrusted URL goes through the private-network guard.
+httpx so that each hop is checked; untrusted fetches go through their own client, whose
+connections are made only to addresses the private-network guard checked (transport.py).
+Politeness: HTTP/2 where offered, gzip and brotli, at most `per_host` requests in flight to
+one host, and the server's Retry-After and Cache-Control max-age handed to the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urljoin
 
 import httpx
 
-from bot.sources.guard import UnsafeURLError, check_public, check_url
+from bot.sources.guard import UnsafeURLError, check_url
+from bot.sources.transport import guarded_transport
 
 DEFAULT_USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
 ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 _PERMANENT = frozenset({301, 308})
+_DRAIN_LIMIT = 64 * 1024
+_THROTTLED = frozenset({429, 503})
+# httpx speaks HTTP/2 only with the h2 package (the httpx[http2] extra); without it the
+# fetcher still works, over HTTP/1.1.
+HTTP2 = importlib.util.find_spec("h2") is not None
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class FetchResult:
     permanent_redirect: str | None = None  # where 301/308 hops from the start moved the feed
     headers: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
+    retry_after: float | None = None  # seconds the server asked to wait (429/503)
+    max_age: float | None = None  # seconds the answer stays fresh (Cache-Control, 200/304)
 
     @property
     def not_modified(self) -> bool:
@@ -49,10 +64,12 @@ class FetchResult:
 
 
 class Fetcher:
-    """Shares one httpx client across fetches; use as `async with Fetcher() as fetcher:`.
+    """Shares httpx clients across fetches; use as `async with Fetcher() as fetcher:`.
 
     `timeout` bounds each whole fetch, redirects and body included, even with a client
     passed in; `allow_private_networks` turns the guard off for every URL (local testing).
+    A `client` passed in serves trusted fetches only; untrusted ones always use the guarded
+    client, so that a connection opened for a trusted URL is never reused for them.
     """
 
     def __init__(
@@ -64,14 +81,30 @@ class Fetcher:
         timeout: float = 20.0,
         max_redirects: int = 5,
         user_agent: str = DEFAULT_USER_AGENT,
+        per_host: int = 2,
+        http2: bool = HTTP2,
     ) -> None:
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(follow_redirects=False, timeout=timeout)
-        self._allow_private_networks = allow_private_networks
+        self._client = client or httpx.AsyncClient(
+            http2=http2, follow_redirects=False, timeout=timeout
+        )
+        self._guarded = (
+            None
+            if allow_private_networks
+            else httpx.AsyncClient(
+                transport=guarded_transport(http2=http2), follow_redirects=False, timeout=timeout
+            )
+        )
         self._max_bytes = max_bytes
         self._timeout = timeout
         self._max_redirects = max_redirects
         self._user_agent = user_agent
+        self._per_host = per_host
+        # Weak values: a host's semaphore lives while a fetch holds it, then goes, so the
+        # table does not grow with every host ever polled.
+        self._hosts: weakref.WeakValueDictionary[str, asyncio.Semaphore] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def fetch(
         self,
@@ -92,12 +125,12 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified and last_modified.isascii():
             headers["If-Modified-Since"] = last_modified
-        guarded = not (trusted or self._allow_private_networks)
+        client = self._client if trusted or self._guarded is None else self._guarded
         try:
             # One deadline for the whole exchange: httpx's timeouts are per read, so a server
             # dripping a byte at a time would otherwise never time out.
             async with asyncio.timeout(self._timeout):
-                return await self._follow(url, headers, guarded, etag, last_modified)
+                return await self._follow(client, url, headers, etag, last_modified)
         except (TimeoutError, httpx.TimeoutException):
             return FetchResult(url=url, status=0, error=f"timed out after {self._timeout:g} s")
         except UnsafeURLError as exc:
@@ -109,31 +142,33 @@ class Fetcher:
 
     async def _follow(
         self,
+        client: httpx.AsyncClient,
         url: str,
         headers: dict[str, str],
-        guarded: bool,
         etag: str | None,
         last_modified: str | None,
     ) -> FetchResult:
-        """Walk the redirect chain by hand, guarding every hop, and read the final answer."""
+        """Walk the redirect chain by hand, checking every hop, and read the final answer."""
         permanent: str | None = None
         all_permanent = True
         for _ in range(self._max_redirects + 1):
-            request = self._client.build_request("GET", check_url(url), headers=headers)
-            url = str(request.url)  # guard the URL exactly as httpx will connect to it
-            if guarded:
-                await check_public(url)
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-            try:
-                if response.has_redirect_location:  # not is_redirect: that includes 304
-                    url = urljoin(url, response.headers["location"])
-                    all_permanent = all_permanent and response.status_code in _PERMANENT
-                    if all_permanent:
-                        permanent = url
-                    continue
-                return await self._result(response, url, permanent, etag, last_modified)
-            finally:
-                await response.aclose()
+            request = client.build_request("GET", check_url(url), headers=headers)
+            url = str(request.url)
+            async with self._host_slot(request.url.host):
+                response = await client.send(request, stream=True, follow_redirects=False)
+                try:
+                    if response.has_redirect_location:  # not is_redirect: that includes 304
+                        url = urljoin(url, response.headers["location"])
+                        all_permanent = all_permanent and response.status_code in _PERMANENT
+                        if all_permanent:
+                            permanent = url
+                        await _drain(response)
+                        continue
+                    result = await self._result(response, url, permanent, etag, last_modified)
+                    await _drain(response)
+                    return result
+                finally:
+                    await response.aclose()
         return FetchResult(
             url=url,
             status=0,
@@ -151,6 +186,7 @@ class Fetcher:
     ) -> FetchResult:
         """Turn the final response into a FetchResult, reading the body only when it is a 2xx."""
         status = response.status_code
+        headers = response.headers
         result = FetchResult(
             url=url,
             status=status,
@@ -159,7 +195,9 @@ class Fetcher:
             last_modified=response.headers.get("last-modified")
             or (last_modified if status == 304 else None),
             permanent_redirect=permanent,
-            headers=dict(response.headers),
+            headers=dict(headers),
+            max_age=_max_age(headers) if status == 304 or 200 <= status < 300 else None,
+            retry_after=_retry_after(headers) if status in _THROTTLED else None,
         )
         if status == 304:
             return result
@@ -179,8 +217,17 @@ class Fetcher:
             chunks.append(chunk)
         return replace(result, content=b"".join(chunks))
 
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        """The semaphore that keeps at most `per_host` requests in flight to `host`."""
+        slot = self._hosts.get(host)
+        if slot is None:
+            slot = self._hosts[host] = asyncio.Semaphore(self._per_host)
+        return slot
+
     async def aclose(self) -> None:
-        """Close the client if this Fetcher created it; a client passed in stays open."""
+        """Close the clients this Fetcher created; a client passed in stays open."""
+        if self._guarded is not None:
+            await self._guarded.aclose()
         if self._owns_client:
             await self._client.aclose()
 
@@ -194,6 +241,48 @@ class Fetcher:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read the rest of a small unread body (a 304's, a redirect's, an error page's): httpcore
+    closes a connection whose response was not read to the end, and a feed polled every few
+    minutes would then pay a new connection for every 304."""
+    if response.is_stream_consumed:
+        return
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > _DRAIN_LIMIT:
+            return  # not worth it: let the connection close
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Retry-After as seconds from now: a number of seconds, or an HTTP date, measured from
+    the response's own Date header when it has one so that clock skew does not count."""
+    value = headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        until = parsedate_to_datetime(value)
+        sent = parsedate_to_datetime(headers["date"]) if "date" in headers else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    now = sent if sent is not None and sent.tzinfo else datetime.now(UTC)
+    return max(0.0, (until - now).total_seconds()) if until.tzinfo else None
+
+
+def _max_age(headers: httpx.Headers) -> float | None:
+    """Seconds the response stays fresh: Cache-Control max-age less its Age, if any."""
+    directives = {}
+    for directive in headers.get("cache-control", "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        directives[name] = value.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    max_age, age = directives.get("max-age", ""), headers.get("age", "").strip()
+    if not max_age.isdigit():
+        return None
+    return max(0.0, float(max_age) - (float(age) if age.isdigit() else 0.0))
 
 
 def _describe(exc: httpx.HTTPError) -> str:

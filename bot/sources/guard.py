@@ -96,19 +96,29 @@ async def check_public(url: str) -> None:
     such as `2130706433`, `0x7f.0.0.1` or `0177.0.0.1` are judged by what they really reach.
     """
     parts = urlsplit(check_url(url))
-    host = parts.hostname or ""
-    name = host.rstrip(".")
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    await resolve_public(parts.hostname or "", port)
+
+
+async def resolve_public(host: str, port: int) -> list[IPAddress]:
+    """The addresses `host` resolves to, or UnsafeURLError when any of them is not public.
+
+    One answer with a private address taints the name: a connection may use any of them.
+    Connecting to exactly these addresses (bot.sources.transport) leaves DNS no second
+    chance to answer differently.
+    """
+    name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         raise UnsafeURLError(_private_network(host))  # RFC 6761: always loopback, never ask DNS
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise UnsafeURLError(f"The host {host} could not be found.") from exc
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])  # drop a v6 zone id
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for address in addresses:  # the zone id ("%eth0") of a link-local v6 address is dropped
         if not is_public_address(address):
             raise UnsafeURLError(_private_network(str(address)))
+    return list(dict.fromkeys(addresses))
 
 
 def _private_network(where: str) -> str:

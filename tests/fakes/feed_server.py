@@ -50,11 +50,15 @@ class FeedServer:
     """Serves routes set with `set_feed`, `set_stream` and `redirect`; unknown paths get 404.
 
     Paths are matched exactly, query string included. Every request is recorded, even 404s.
+    `host` is any loopback address (127.0.0.2 stands for a second machine in SSRF tests).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._routes: dict[str, _Route] = {}
         self._requests: list[tuple[str, dict[str, str]]] = []
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at one moment
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,7 +66,7 @@ class FeedServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FeedServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((self.host, 0), _Handler)
         self._httpd.feed_server = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -95,7 +99,7 @@ class FeedServer:
         return self._httpd.server_address[1]
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -163,7 +167,13 @@ class FeedServer:
     def _receive(self, path: str, headers: dict[str, str]) -> _Route | None:
         with self._lock:
             self._requests.append((path, headers))
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
             return self._routes.get(path)
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -182,6 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         route = self.server.feed_server._receive(self.path, headers)
+        try:
+            self._answer(route, headers)
+        finally:
+            self.server.feed_server._done()
+
+    def _answer(self, route: _Route | None, headers: Mapping[str, str]) -> None:
         if route is None:
             self._respond(404, {"Content-Type": "text/plain"}, b"not found")
             return
@@ -227,9 +243,9 @@ def _still_fresh(route: _Route, headers: Mapping[str, str]) -> bool:
 
 
 def _validators(route: _Route) -> dict[str, str]:
-    return {
-        name: value for name, value in route.headers.items() if name in ("ETag", "Last-Modified")
-    }
+    """What a 304 repeats of the full answer's headers (RFC 9110 15.4.5)."""
+    kept = ("ETag", "Last-Modified", "Cache-Control", "Expires")
+    return {name: value for name, value in route.headers.items() if name in kept}
 
 
 def _generate(size: int) -> Iterator[bytes]:

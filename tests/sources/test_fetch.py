@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import ipaddress
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
+import brotli
 import httpx
 import pytest
 
-from bot.sources import fetch as fetch_module
 from bot.sources import guard
 from bot.sources.fetch import DEFAULT_USER_AGENT, Fetcher
 from tests.fakes.feed_server import FeedServer, rss
@@ -141,12 +145,110 @@ async def test_body_over_the_cap_is_refused(server: FeedServer, declare_length: 
     assert result.content == b"" and not result.ok
 
 
-async def test_gzip_body_is_decoded(server: FeedServer, fetcher: Fetcher) -> None:
-    server.set_feed("/feed.xml", gzip.compress(FEED.encode()), headers={"Content-Encoding": "gzip"})
+@pytest.mark.parametrize(
+    ("encoding", "compress"), [("gzip", gzip.compress), ("br", brotli.compress)]
+)
+async def test_compressed_body_is_decoded(
+    server: FeedServer, fetcher: Fetcher, encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    server.set_feed("/feed.xml", compress(FEED.encode()), headers={"Content-Encoding": encoding})
 
     result = await fetcher.fetch(server.url("/feed.xml"))
 
     assert result.content == FEED.encode()
+    assert encoding in server.requests[-1][1]["accept-encoding"]
+
+
+async def test_at_most_per_host_requests_are_in_flight_to_one_host(server: FeedServer) -> None:
+    server.set_feed("/slow.xml", FEED, delay=0.2)
+
+    async with Fetcher(allow_private_networks=True, per_host=2) as fetcher:
+        results = await asyncio.gather(*(fetcher.fetch(server.url("/slow.xml")) for _ in range(6)))
+
+    assert all(result.ok for result in results)
+    assert server.max_in_flight == 2
+
+
+async def test_other_hosts_are_not_held_up_by_a_busy_one(
+    server: FeedServer, internal: FeedServer
+) -> None:
+    server.set_feed("/slow.xml", FEED, delay=1.0)
+    internal.set_feed("/fast.xml", FEED)
+
+    async with Fetcher(allow_private_networks=True, per_host=1) as fetcher:
+        slow = [asyncio.create_task(fetcher.fetch(server.url("/slow.xml"))) for _ in range(3)]
+        await asyncio.sleep(0.05)  # the slow ones hold the one slot for their host
+        started = time.monotonic()
+        fast = await fetcher.fetch(internal.url("/fast.xml"))
+        waited = time.monotonic() - started
+        for task in slow:
+            task.cancel()
+        await asyncio.gather(*slow, return_exceptions=True)
+
+    assert fast.ok and waited < 0.9
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_seconds_is_surfaced(
+    server: FeedServer, fetcher: Fetcher, status: int
+) -> None:
+    server.set_feed("/feed.xml", "slow down", status=status, headers={"Retry-After": "120"})
+
+    result = await fetcher.fetch(server.url("/feed.xml"))
+
+    assert result.error is not None and result.error.startswith(f"HTTP {status}")
+    assert result.retry_after == 120.0
+
+
+async def test_retry_after_date_is_measured_from_the_servers_clock(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    server.set_feed("/feed.xml", "busy", status=503, headers={"Retry-After": later})
+
+    result = await fetcher.fetch(server.url("/feed.xml"))
+
+    assert result.retry_after is not None and 85 <= result.retry_after <= 91
+
+
+@pytest.mark.parametrize("value", ["soon", "", "-5", "Wed, 16 Apr 2025 09:30:00 -0000"])
+async def test_unreadable_retry_after_is_no_hint(
+    server: FeedServer, fetcher: Fetcher, value: str
+) -> None:
+    server.set_feed("/feed.xml", "busy", status=429, headers={"Retry-After": value})
+
+    assert (await fetcher.fetch(server.url("/feed.xml"))).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "max_age"),
+    [
+        ({"Cache-Control": "public, max-age=900"}, 900.0),
+        ({"Cache-Control": 'max-age="600", must-revalidate', "Age": "100"}, 500.0),
+        ({"Cache-Control": "max-age=60", "Age": "300"}, 0.0),
+        ({"Cache-Control": "no-cache"}, 0.0),
+        ({"Cache-Control": "private"}, None),
+        ({}, None),
+    ],
+)
+async def test_max_age_is_surfaced(
+    server: FeedServer, fetcher: Fetcher, headers: dict[str, str], max_age: float | None
+) -> None:
+    server.set_feed("/feed.xml", FEED, headers=headers)
+
+    result = await fetcher.fetch(server.url("/feed.xml"))
+
+    assert result.max_age == max_age
+    assert result.retry_after is None
+
+
+async def test_not_modified_carries_max_age(server: FeedServer, fetcher: Fetcher) -> None:
+    server.set_feed("/feed.xml", FEED, headers={"Cache-Control": "max-age=1800"})
+    first = await fetcher.fetch(server.url("/feed.xml"))
+
+    second = await fetcher.fetch(server.url("/feed.xml"), etag=first.etag)
+
+    assert second.not_modified and second.max_age == 1800.0
 
 
 @pytest.mark.parametrize(("status", "permanent"), [(301, True), (308, True), (302, False)])
@@ -209,32 +311,104 @@ async def test_trusted_private_url_is_fetched(server: FeedServer) -> None:
     assert server.request_count("/feed.xml") == 1
 
 
-@pytest.mark.parametrize("location", ["absolute", "relative"])
-async def test_redirect_to_a_private_address_is_refused(
-    server: FeedServer, monkeypatch: pytest.MonkeyPatch, location: str
+# Every spelling of the loopback address the FeedServer listens on; a fetch must never reach
+# it. Names that only DNS could answer (127.0.0.1.nip.io) cannot be resolved offline.
+LOOPBACK_FORMS = [
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f.0.0.1",
+    "0x7f000001",
+    "0177.0.0.1",
+    "017700000001",
+    "127.0.0.1.",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "localhost",
+    "LocalHost",
+    "foo.localhost",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_FORMS)
+async def test_untrusted_fetch_never_reaches_loopback_in_any_spelling(
+    server: FeedServer, host: str
 ) -> None:
-    """A public first hop that redirects inside the network must not be followed.
+    server.set_feed("/feed.xml", FEED)
 
-    The only server a test may reach is on 127.0.0.1, so the guard is told that this one
-    starting URL is public; every other URL still goes through the real check.
-    """
-    start = server.url("/public.xml")
-    server.redirect(
-        "/public.xml", server.url("/internal") if location == "absolute" else "/internal"
-    )
-    server.set_feed("/internal", FEED)
-
-    async def start_is_public(url: str) -> None:
-        if url != start:
-            await guard.check_public(url)
-
-    monkeypatch.setattr(fetch_module, "check_public", start_is_public)
     async with Fetcher() as guarded:
-        result = await guarded.fetch(start)
+        result = await guarded.fetch(f"http://{host}:{server.port}/feed.xml")
 
-    assert result.error == PRIVATE_REFUSAL
-    assert server.request_count("/public.xml") == 1
-    assert server.request_count("/internal") == 0
+    assert result.error is not None and result.error.startswith("refused: ")
+    assert result.status == 0
+    assert server.requests == []
+
+
+@pytest.fixture
+def internal() -> Iterator[FeedServer]:
+    """A second machine: a server on 127.0.0.2, as private as any intranet host."""
+    with FeedServer(host="127.0.0.2") as running:
+        running.set_feed("/secret.xml", FEED)
+        yield running
+
+
+@pytest.fixture
+def public_127_0_0_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the guard take 127.0.0.1 for a public address, the stand-in for a public feed
+    site (the only servers a test may reach are on loopback); all else is judged as usual."""
+    real = guard.is_public_address
+    stand_in = ipaddress.ip_address("127.0.0.1")
+    monkeypatch.setattr(guard, "is_public_address", lambda a: a == stand_in or real(a))
+
+
+@pytest.mark.usefixtures("public_127_0_0_1")
+async def test_the_public_stand_in_is_fetched(server: FeedServer) -> None:
+    server.set_feed("/feed.xml", FEED)
+
+    async with Fetcher() as guarded:
+        result = await guarded.fetch(server.url("/feed.xml"))
+
+    assert result.ok
+
+
+@pytest.mark.usefixtures("public_127_0_0_1")
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.2:{port}/secret.xml",
+        "//127.0.0.2:{port}/secret.xml",  # scheme-relative Location
+        "http://2130706434:{port}/secret.xml",
+        "http://0x7f.0.0.2:{port}/secret.xml",
+        "http://[::ffff:127.0.0.2]:{port}/secret.xml",
+        "http://localhost:{port}/secret.xml",
+    ],
+)
+async def test_redirect_from_a_public_site_to_a_private_address_is_refused(
+    server: FeedServer, internal: FeedServer, target: str
+) -> None:
+    server.redirect("/feed.xml", target.format(port=internal.port))
+
+    async with Fetcher() as guarded:
+        result = await guarded.fetch(server.url("/feed.xml"))
+
+    assert result.error is not None and result.error.startswith(
+        "refused: That address points to a private network ("
+    )
+    assert server.request_count("/feed.xml") == 1
+    assert internal.requests == []
+
+
+async def test_connections_for_trusted_fetches_are_not_reused_for_untrusted_ones(
+    internal: FeedServer,
+) -> None:
+    async with Fetcher() as fetcher:
+        trusted = await fetcher.fetch(internal.url("/secret.xml"), trusted=True)
+        untrusted = await fetcher.fetch(internal.url("/secret.xml"))
+
+    assert trusted.ok
+    assert untrusted.error is not None and untrusted.error.startswith("refused: ")
+    assert internal.request_count("/secret.xml") == 1
 
 
 async def test_redirect_to_another_scheme_is_refused_even_when_trusted(

@@ -1,4 +1,8 @@
-"""parse_feed on every feed dialect we meet in the wild, on broken input, and on random bytes."""
+"""parse_feed and parse_document on every format and quirk met in the wild.
+
+Random and mutated bytes are in test_hostile.py; the two XML readers agreeing, in
+test_parse_paths.py.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from bot.core.article import Article
-from bot.sources.parse import ENTITIES_REFUSED, NOT_A_FEED, ParsedFeed, html_to_text, parse_feed
+from bot.sources.parse import (
+    ENTITIES_REFUSED,
+    NOT_A_FEED,
+    ParsedFeed,
+    html_to_text,
+    parse_document,
+    parse_feed,
+)
 from tests.fakes.feed_server import rss
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FIXTURE_NAMES = sorted(path.name for path in FIXTURES.iterdir())
 FEED_URL = "https://feeds.example.net/news/feed.xml"
 
 
@@ -253,48 +261,212 @@ def test_html_to_text() -> None:
     assert html_to_text("<style>p {}</style>Text<script>alert(1)</script>") == "Text"
 
 
-# -- never raises ------------------------------------------------------------------------------
+def test_html_to_text_separates_blocks_but_not_inline_tags() -> None:
+    assert html_to_text("x<p>y</p>z") == "x y z"
+    assert html_to_text("Ko<b>rea</b>") == "Korea"
+    assert html_to_text("<DIV\nclass=x>a</DIV>b") == "a b"
+    assert html_to_text("AT&amp;T &lt;b&gt;") == "AT&T <b>"
 
-NEVER_RAISES = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+
+# -- JSON Feed ---------------------------------------------------------------------------------
+
+
+def test_json_feed_11() -> None:
+    feed = parse_fixture("jsonfeed11.json", content_type="application/feed+json")
+
+    assert (feed.error, feed.title) == (None, "Defence Notes")
+    outlook, plain, undated = feed.articles
+    assert outlook == Article(
+        title="KIDA publishes its <annual> outlook",  # plain text, says the spec
+        link="https://feeds.example.net/2025/kida-outlook",  # relative to the feed
+        guid="https://notes.example.org/2025/kida-outlook",
+        summary="An outlook from KIDA.",
+        content="The Korea Institute for Defense Analyses published its outlook.",
+        categories=("KIDA", "defence"),  # de-duplicated; the number 7 is not a tag
+        published=datetime(2025, 4, 16, 0, 30, tzinfo=UTC),
+    )
+    assert plain.link == "https://elsewhere.example.com/story"  # external_url without url
+    assert plain.guid == "42"  # a number where the spec wants a string
+    assert plain.content == "Plain text with a literal <tag> & an ampersand."
+    assert plain.summary == plain.content  # no summary: the content stands in, as in RSS
+    # A naive date in a feed whose language is Korean is Korean time.
+    assert plain.published == datetime(2025, 4, 15, 9, 0, tzinfo=UTC)
+    assert (undated.link, undated.published) == ("", None)  # javascript: is no link
+
+
+def test_json_feed_10() -> None:
+    feed = parse_fixture("jsonfeed10.json")
+
+    assert feed.title == "Old JSON Feed"
+    assert feed.articles == [
+        Article(
+            title="First",
+            link="https://old.example.com/1",
+            guid="1",
+            summary="Hello",
+            content="Hello",
+            published=datetime(2024, 3, 4, 10, 0, tzinfo=UTC),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": [', "malformed JSON Feed: "),
+        (b'{"name": "not a feed"}', "not a feed: JSON without a jsonfeed.org version"),
+        (b"[1, 2, 3]", "not a feed: JSON without a jsonfeed.org version"),
+        (b"[" * 100_000, "malformed JSON Feed: "),
+    ],
 )
+def test_json_that_is_not_a_json_feed(document: bytes, error: str) -> None:
+    feed = parse_feed(document, FEED_URL)
+
+    assert feed.articles == [] and feed.error is not None and feed.error.startswith(error)
 
 
-def assert_handled(feed: ParsedFeed) -> None:
-    """A result, and not through the `except` that guards our own item conversion (the one
-    around feedparser is needed: fuzzing makes feedparser itself raise now and then)."""
-    assert isinstance(feed, ParsedFeed)
-    assert not (feed.error or "").startswith("could not read the items")
-    assert feed.error is None or feed.articles == []
+def test_json_feed_items_of_the_wrong_type_are_skipped() -> None:
+    document = b'{"version": "https://jsonfeed.org/version/1", "title": 5, "items": {"a": 1}}'
+
+    assert parse_feed(document, FEED_URL) == ParsedFeed(title="", articles=[])
 
 
-@NEVER_RAISES
-@given(st.binary(max_size=4096))
-def test_random_bytes_never_raise(content: bytes) -> None:
-    assert_handled(parse_feed(content, FEED_URL))
+# -- more formats and quirks -------------------------------------------------------------------
 
 
-@st.composite
-def mutated_fixtures(draw: st.DrawFn) -> bytes:
-    """A fixture with a few random cuts, byte flips and insertions."""
-    data = bytearray(fixture(draw(st.sampled_from(FIXTURE_NAMES))))
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
-        if action == "truncate":
-            del data[at:]
-        elif action == "flip" and at < len(data):
-            data[at] ^= draw(st.integers(1, 255))
-        elif action == "insert":
-            data[at:at] = draw(
-                st.sampled_from([b"<", b"&", b"]]>", b"<![CDATA[", b"\x00", b"\xff"])
-            )
-        else:
-            del data[at : at + draw(st.integers(1, 64))]
-    return bytes(data)
+def test_atom03() -> None:
+    [entry] = parse_fixture("atom03.xml").articles
+
+    assert entry == Article(
+        title="Old format, still served",
+        link="https://legacy.example.com/2024/03/old-format",
+        guid="tag:legacy.example.com,2024:1",
+        summary="Atom 0.3 has issued and modified.",
+        content="Escaped HTML content.",
+        categories=("Archive",),
+        published=datetime(2024, 3, 4, 0, 0, tzinfo=UTC),  # issued, 09:00 +09:00
+    )
 
 
-@NEVER_RAISES
-@given(mutated_fixtures(), st.sampled_from([None, "text/xml", "text/html; charset=euc-kr"]))
-def test_mutated_fixtures_never_raise(content: bytes, content_type: str | None) -> None:
-    assert_handled(parse_feed(content, FEED_URL, content_type=content_type))
+def test_dates_in_every_common_format_and_ttl() -> None:
+    feed = parse_fixture("dates.xml")
+
+    assert feed.ttl_seconds == 30 * 60
+    dated = {article.title: article.published for article in feed.articles}
+    nine_thirty_kst = datetime(2025, 4, 16, 0, 30, tzinfo=UTC)
+    # The channel's language is Korean, so dates without a zone are Korean time.
+    assert {title for title, when in dated.items() if when == nine_thirty_kst} == {
+        "rfc822",
+        "rfc822 no weekday, zone name",
+        "rfc822 two-digit year, GMT",
+        "iso8601 in pubDate",
+        "korean dotted, no zone",
+        "korean words",
+        "dc:date only",
+        "no zone at all",
+    }
+    assert dated["unreadable"] is None and dated["missing"] is None
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "often", "99999999"])
+def test_nonsense_ttl_is_no_hint(ttl: str) -> None:
+    document = rss([{"title": "t"}]).replace("<channel>", f"<channel><ttl>{ttl}</ttl>")
+
+    assert parse_feed(document.encode(), FEED_URL).ttl_seconds is None
+
+
+def test_search_feed_keeps_the_publisher_suffix_for_dedup_to_see() -> None:
+    herald, yonhap = parse_fixture("google_news_search.xml").articles
+
+    assert herald.title.endswith(" - The Korea Herald")
+    assert herald.link == "https://news.google.com/rss/articles/CBMiAAA?oc=5"
+    assert herald.guid == "CBMiAAA"
+    assert yonhap.summary == (
+        "Seoul should bolster ties with Moscow Yonhap News Agency KIDA urges diplomacy "
+        "The Korea Times"
+    )
+
+
+# -- encodings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "title", "first"),
+    [
+        ("cp949_declared_euckr.xml", None, "똠방각하 뉴스", "뷁, 쀍 그리고 똠: 확장 완성형 글자"),
+        (
+            "shiftjis_undeclared.xml",
+            None,
+            "防衛ニュース",
+            "北朝鮮が弾道ミサイルを発射、防衛省が発表",
+        ),
+        (
+            "shiftjis_undeclared.xml",
+            "text/xml; charset=utf-8",  # a wrong HTTP charset changes nothing
+            "防衛ニュース",
+            "北朝鮮が弾道ミサイルを発射、防衛省が発表",
+        ),
+        (
+            "cp1252_declared_utf8.xml",
+            None,
+            "Café \u201cPolitique\u201d",
+            "Élection : le résultat définitif \u2014 « analyse »",
+        ),
+    ],
+)
+def test_encoding_quirks(name: str, content_type: str | None, title: str, first: str) -> None:
+    feed = parse_fixture(name, content_type=content_type)
+
+    assert (feed.error, feed.title, feed.articles[0].title) == (None, title, first)
+
+
+def test_euc_kr_without_any_declaration() -> None:
+    undeclared = fixture("euckr.xml").replace(b' encoding="EUC-KR"', b"")
+
+    feed = parse_feed(undeclared, FEED_URL)
+
+    assert feed.articles[0].title == "북한, 동해상으로 탄도미사일 발사"
+
+
+def test_utf8_declared_as_euc_kr_is_read_as_utf8() -> None:
+    document = rss([{"title": "한국은행, 기준금리 동결"}]).replace(
+        'encoding="utf-8"', 'encoding="euc-kr"'
+    )
+
+    [article] = parse_feed(document.encode(), FEED_URL).articles
+
+    assert article.title == "한국은행, 기준금리 동결"
+
+
+# -- parse_document ----------------------------------------------------------------------------
+
+
+def test_parse_document_reads_feeds_like_parse_feed() -> None:
+    for name in ("rss20.xml", "atom10.xml", "jsonfeed11.json"):
+        assert parse_document(fixture(name), FEED_URL) == parse_feed(fixture(name), FEED_URL)
+
+
+def test_parse_document_reads_a_page_as_its_articles() -> None:
+    page = (FIXTURES / "pages" / "tag_page.html").read_bytes()
+    url = "https://www.daily8.example/tag/KoreaInstituteforDefenseAnalyses"
+
+    feed = parse_document(page, url, content_type="text/html")
+
+    assert feed.error is None and len(feed.articles) == 3
+    assert parse_feed(page, url).error == NOT_A_FEED  # parse_feed takes feeds only
+
+
+def test_parse_document_reads_html_without_a_doctype_as_a_page() -> None:
+    page = (
+        "<body><ul>"
+        + "".join(
+            f'<li><a href="/news/{n}">Headline number {n} of the day</a></li>' for n in range(3)
+        )
+        + "</ul></body>"
+    )
+
+    feed = parse_document(page.encode(), "https://site.example/section")
+
+    assert [article.link for article in feed.articles] == [
+        f"https://site.example/news/{n}" for n in range(3)
+    ]

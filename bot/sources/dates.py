@@ -1,0 +1,134 @@
+"""Dates as feeds and pages write them, read into aware UTC datetimes.
+
+Feeds promise RFC 822 or ISO 8601 and deliver much else: named zones ("KST"), no zone at
+all, Korean forms ("2025.04.16 09:30", "2025년 4월 16일 오후 3:20"). A date that cannot be
+read is None, never an exception: an undated article is still news.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from dateutil import parser as dateutil_parser
+
+from bot.sources.text import collapse
+
+MAX_DATE_LENGTH = 80
+# Outside these years a feed date is a placeholder (the Unix epoch, 9999-12-31), not news.
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+
+# Zone names RFC 822 does not know but feeds use; US names are RFC 822's own meaning.
+_ZONE_HOURS = {
+    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0,
+    "BST": 1, "CET": 1, "WEST": 1, "CEST": 2, "EET": 2, "EEST": 3, "MSK": 3,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "ICT": 7, "WIB": 7, "HKT": 8, "SGT": 8, "PHT": 8, "AWST": 8,
+    "KST": 9, "JST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
+}  # fmt: skip
+_TRAILING_ZONE = re.compile(r"^(?P<head>.*\d)\s*\(?(?P<zone>[A-Za-z]{1,5})\)?$")
+_MERIDIEM = {"am": "am", "pm": "pm", "오전": "am", "오후": "pm"}
+# Year first, with dots, dashes, slashes or Korean unit words, an optional weekday in
+# brackets, an optional time with 오전/오후 or AM/PM before or after it.
+_NUMERIC = re.compile(
+    r"(?P<y>\d{4})\s*[./\-년]\s*(?P<m>\d{1,2})\s*[./\-월]\s*(?P<d>\d{1,2})\s*일?\.?"
+    r"(?:\s*\([^)]{0,12}\))?\s*(?P<ampm1>오전|오후|am|pm)?\s*"
+    r"(?:(?P<H>\d{1,2})\s*[:시]\s*(?P<M>\d{1,2})\s*분?(?:\s*:?\s*(?P<S>\d{1,2})\s*초?)?)?"
+    r"\s*(?P<ampm2>오전|오후|am|pm)?",
+    re.IGNORECASE,
+)
+_HAS_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+# Naive times are local to the publisher; these languages and country domains name one zone.
+_KOREA_JAPAN = timezone(timedelta(hours=9))
+_CHINA = timezone(timedelta(hours=8))
+_LANGUAGE_ZONES = {"ko": _KOREA_JAPAN, "ja": _KOREA_JAPAN, "zh": _CHINA}
+_DOMAIN_ZONES = {"kr": _KOREA_JAPAN, "jp": _KOREA_JAPAN, "cn": _CHINA, "hk": _CHINA, "tw": _CHINA}
+
+
+def parse_date(value: str | None, zone: tzinfo = UTC) -> datetime | None:
+    """`value` as aware UTC, or None; a time without a zone is taken to be in `zone`."""
+    text = collapse(value or "")
+    if not text or len(text) > MAX_DATE_LENGTH:
+        return None
+    text, named = _split_zone_name(text)
+    moment = _rfc822(text) or _iso(text) or _numeric(text) or _dateutil(text)
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=named or zone)
+    try:
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 minus an offset
+        return None
+    return moment if EARLIEST_YEAR <= moment.year <= LATEST_YEAR else None
+
+
+def publisher_zone(language: str | None, url: str) -> tzinfo:
+    """The zone a publisher's naive times are in: from its language, else its country
+    domain, else UTC. Korean sites write "2025.04.16 09:30" and mean KST."""
+    zone = _LANGUAGE_ZONES.get((language or "").strip().lower()[:2])
+    if zone is None:
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            host = ""
+        zone = _DOMAIN_ZONES.get(host.rsplit(".", 1)[-1])
+    return zone or UTC
+
+
+def _split_zone_name(text: str) -> tuple[str, tzinfo | None]:
+    """Cut a trailing zone name off; a known one becomes its offset, an unknown one is dropped
+    (the time is then naive) rather than read as UTC, as `email.utils` would."""
+    match = _TRAILING_ZONE.match(text)
+    if match is None or match["zone"].lower() in _MERIDIEM:
+        return text, None
+    hours = _ZONE_HOURS.get(match["zone"].upper())
+    return match["head"], None if hours is None else timezone(timedelta(hours=hours))
+
+
+def _rfc822(text: str) -> datetime | None:
+    """RFC 822/2822/5322 and their variants; naive when the zone is missing or "-0000"."""
+    try:
+        return parsedate_to_datetime(text)
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _numeric(text: str) -> datetime | None:
+    match = _NUMERIC.fullmatch(text)
+    if match is None:
+        return None
+    hour = int(match["H"] or 0)
+    meridiem = _MERIDIEM.get((match["ampm1"] or match["ampm2"] or "").lower())
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    elif meridiem == "am" and hour == 12:
+        hour = 0
+    try:
+        day = datetime(int(match["y"]), int(match["m"]), int(match["d"]))
+        return day.replace(hour=hour, minute=int(match["M"] or 0), second=int(match["S"] or 0))
+    except ValueError:
+        return None
+
+
+def _dateutil(text: str) -> datetime | None:
+    """The last resort, for month names and day-first forms; it fills missing parts from a
+    default date, so a text with no year ("10:30", "Monday") is not given to it."""
+    if not _HAS_YEAR.search(text):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # UnknownTimezoneWarning for zone names it skips
+        try:
+            return dateutil_parser.parse(text, default=datetime(2000, 1, 1))
+        except (ValueError, OverflowError, TypeError):  # ParserError is a ValueError
+            return None

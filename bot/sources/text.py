@@ -1,0 +1,71 @@
+"""Plain text and safe links out of the HTML fragments that feeds and pages carry.
+
+Everything downstream (tag matching, Telegram messages) works on text, never on HTML, and
+chat users click the links, so only absolute http(s) links leave this module.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+_BLOCK_TAGS = (
+    "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header"
+    "|hr|li|main|nav|ol|p|pre|section|table|td|th|tr|ul"
+)
+# A space before every block tag, opening or closing, so that a block boundary separates
+# words while an inline tag (<b>, <a>) does not. Done on the source rather than on the
+# tree: a regex pass costs a fraction of a CSS query plus one DOM insertion per block.
+_BLOCK_BOUNDARY = re.compile(rf"<(?=/?(?:{_BLOCK_TAGS})[\s/>])", re.IGNORECASE)
+_CODE = re.compile(r"<(?:script|style)[\s>]", re.IGNORECASE)
+TAG_START = re.compile(r"<[^\s<]")  # for nth_start: where each tag (or near-tag) begins
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
+    if "<" not in fragment:
+        # No markup: only character references to decode, and the stdlib does that with
+        # the same HTML5 rules as the parser, ten times faster (2 us against 25 us).
+        return collapse(html.unescape(fragment) if "&" in fragment else fragment)
+    tree = LexborHTMLParser(_BLOCK_BOUNDARY.sub(" <", fragment))
+    if _CODE.search(fragment):
+        tree.strip_tags(["script", "style"])  # their text is code, not prose
+    return collapse(tree.text(separator=""))
+
+
+def collapse(text: str) -> str:
+    """`text` with every run of whitespace (including no-break spaces) made one space."""
+    return " ".join(text.split())
+
+
+def as_text(value: str, media_type: str | None) -> str:
+    """A feed text field as plain text: text declared plain (Atom type="text", JSON Feed
+    `content_text`) may hold a literal "<" and is not parsed; everything else is HTML."""
+    if media_type == "text/plain":
+        return collapse(value)
+    return html_to_text(value)
+
+
+def web_link(link: str, base: str) -> str:
+    """`link` made absolute against `base`; "" unless it is http(s), because feeds carry
+    `javascript:` and `data:` links and chat users click what the bot posts."""
+    link = link.strip()
+    if not link:
+        return ""
+    try:
+        absolute = urljoin(base, link)
+        parts = urlsplit(absolute)
+    except ValueError:  # e.g. an unclosed "[" IPv6 bracket
+        return ""
+    return absolute if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def nth_start(pattern: re.Pattern[str], text: str, n: int) -> int:
+    """Where the match after the first `n` starts, or the end of `text`: parsers that spend
+    time on every tag or item (some quadratically) are given `text[:nth_start(...)]`."""
+    match = next(itertools.islice(pattern.finditer(text), n, None), None)
+    return len(text) if match is None else match.start()

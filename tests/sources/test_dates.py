@@ -1,0 +1,125 @@
+"""parse_date: every common way feeds and pages write a date, as aware UTC, or None."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.sources.dates import parse_date, publisher_zone
+
+KST = timezone(timedelta(hours=9))
+NOON_UTC = datetime(2025, 4, 16, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wed, 16 Apr 2025 12:00:00 +0000",  # RFC 822
+        "Wed, 16 Apr 2025 12:00:00 GMT",
+        "Wed, 16 Apr 2025 12:00:00 Z",
+        "16 Apr 2025 12:00:00 GMT",  # no weekday
+        "Wed, 16 Apr 25 12:00:00 GMT",  # two-digit year
+        "Wed,16 Apr 2025 21:00:00+0900",
+        "Wed, 16 Apr 2025 21:00:00 KST",  # a zone name RFC 822 does not know
+        "Wed, 16 Apr 2025 08:00:00 EDT",
+        "Wednesday, 16-Apr-2025 12:00:00 GMT",  # RFC 850
+        "Wed Apr 16 21:00:00 +0900 2025",  # ctime-like
+        "2025-04-16T12:00:00Z",  # ISO 8601 / RFC 3339
+        "2025-04-16T21:00:00+09:00",
+        "2025-04-16T21:00:00+0900",
+        "2025-04-16 12:00:00",  # no zone: the default zone (UTC here)
+        "20250416T120000Z",
+        "2025-04-16T12:00:00.000Z",
+        "April 16, 2025 12:00 pm",
+        "  Wed, 16 Apr 2025\n 12:00:00 GMT ",
+    ],
+)
+def test_common_formats(text: str) -> None:
+    assert parse_date(text) == NOON_UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025.04.16 21:00",
+        "2025.04.16. 21:00",
+        "2025-04-16 21:00",
+        "2025/04/16 21:00:00",
+        "2025.04.16(수) 21:00",
+        "2025년 4월 16일 오후 9:00",
+        "2025년 04월 16일 21시 00분",
+        "2025.04.16 오후 9:00",
+        "2025-04-16 09:00 PM",
+    ],
+)
+def test_korean_forms_without_a_zone_in_korean_time(text: str) -> None:
+    assert parse_date(text, KST) == NOON_UTC
+
+
+def test_midnight_and_noon_in_twelve_hour_forms() -> None:
+    assert parse_date("2025.04.16 오전 12:05") == datetime(2025, 4, 16, 0, 5, tzinfo=UTC)
+    assert parse_date("2025.04.16 오후 12:05") == datetime(2025, 4, 16, 12, 5, tzinfo=UTC)
+
+
+def test_unknown_zone_name_means_the_default_zone_not_utc() -> None:
+    assert parse_date("Wed, 16 Apr 2025 21:00:00 XYZ", KST) == NOON_UTC
+
+
+def test_date_only_is_midnight_in_the_zone() -> None:
+    assert parse_date("2025-04-16", KST) == datetime(2025, 4, 15, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "   ",
+        "soon",
+        "어제",
+        "5 days ago",
+        "10:30",  # no date at all: not today's date
+        "Monday",
+        "12345",
+        "2025-02-30",
+        "Wed, 31 Feb 2025 12:00:00 GMT",
+        "2025-04-16 25:00",
+        "1970-01-01T00:00:00Z",  # the epoch: a placeholder, not news
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00+01:00",
+        "x" * 500,
+    ],
+)
+def test_unreadable_or_placeholder_dates_are_none(text: str | None) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_date(text) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "url", "zone"),
+    [
+        ("ko", "https://example.com/", KST),
+        ("ko-KR", "https://example.com/", KST),
+        ("ja", "https://example.com/", KST),
+        ("zh-cn", "https://example.com/", timezone(timedelta(hours=8))),
+        (None, "https://www.yna.co.kr/rss", KST),
+        ("", "https://news.example.jp/feed", KST),
+        ("en", "https://www.koreaherald.com/rss", UTC),
+        (None, "not a url [", UTC),
+    ],
+)
+def test_publisher_zone(language: str | None, url: str, zone: timezone) -> None:
+    assert publisher_zone(language, url) == zone
+
+
+@given(st.text(max_size=100))
+def test_never_raises_and_is_utc_when_it_answers(text: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moment = parse_date(text)
+    assert moment is None or moment.tzinfo == UTC
