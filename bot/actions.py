@@ -23,7 +23,7 @@ from bot.core.schedule import (
 from bot.core.tags import MAX_TAG_LENGTH, Tag, TagError, make_tag, split_tags
 from bot.core.text import normalize
 from bot.delivery.buttons import Press
-from bot.ingest import Ingestor
+from bot.ingest import Ingestor, PollReport
 from bot.search import search_urls
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
@@ -127,13 +127,32 @@ class AddedSource:
 async def add_source(
     store: Store, ingestor: Ingestor, chat_id: int, text: str, *, allow_private: bool
 ) -> AddedSource:
-    """Check, store and poll a chat's own feed; undone if the first poll fails."""
+    """Check, store and poll a chat's own feed; undone if the first poll fails.
+
+    A page that links to its feed (<link rel="alternate">) is replaced by that feed; a page
+    without one is polled as a list of articles.
+    """
+    url = await _safe_url(text, allow_private)
+    report = await _link_and_poll(store, ingestor, chat_id, url)
+    if report.alternates and report.alternates[0] != url:
+        feed_url = await _safe_url(report.alternates[0], allow_private)
+        async with store.transaction() as session:
+            await queries.remove_chat_source(session, chat_id, report.source_id)
+        url, report = feed_url, await _link_and_poll(store, ingestor, chat_id, feed_url)
+    return AddedSource(url, report.items)
+
+
+async def _safe_url(text: str, allow_private: bool) -> str:
     try:
         url = check_url(text)
         if not allow_private:
             await check_public(url)
     except UnsafeURLError as exc:
         raise ActionError(str(exc)) from None
+    return url
+
+
+async def _link_and_poll(store: Store, ingestor: Ingestor, chat_id: int, url: str) -> PollReport:
     async with store.transaction() as session:
         created = await queries.add_chat_source(session, chat_id, url, title=url)
         source = await queries.source_by_url(session, url)
@@ -144,7 +163,7 @@ async def add_source(
         async with store.transaction() as session:
             await queries.remove_chat_source(session, chat_id, source.id)
         raise ActionError(f"I could not use that feed: {report.error}")
-    return AddedSource(url, report.items)
+    return report
 
 
 ALIAS_USAGE = "Write it as /alias TAG = NAME, for example: /alias KIDA = 국방연구원"

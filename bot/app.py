@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Update
@@ -42,22 +42,21 @@ SHUTDOWN_GRACE_SECONDS = 3.0  # per step; the whole stop stays under 10 s
 
 
 class Poller:
-    """Starts a poll for every source whose interval has passed, a few at a time.
+    """Starts a poll for every source whose next poll time has come, a few at a time.
 
     Each poll is a task of its own, so one slow feed never holds back the others, and a
     source still being polled is not started twice. `stop` cancels what is in flight.
     """
 
-    def __init__(self, store: Store, ingestor: Ingestor, interval: timedelta) -> None:
+    def __init__(self, store: Store, ingestor: Ingestor) -> None:
         self._store = store
         self._ingestor = ingestor
-        self._interval = interval
         self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def tick(self) -> None:
         async with self._store.transaction() as session:
-            due = await queries.due_source_ids(session, utcnow(), self._interval)
+            due = await queries.due_source_ids(session, utcnow())
         for source_id in due:
             if source_id not in self._in_flight:
                 task = asyncio.create_task(self._poll(source_id), name=f"poll-{source_id}")
@@ -121,7 +120,11 @@ class NewsBot:
         vocabulary = Vocabulary(self.store, AliasTable.load())
         self.application = build_application(settings)
         self.ingestor = Ingestor(
-            self.store, self.fetcher, IndexCache(self.store, vocabulary), self._notify
+            self.store,
+            self.fetcher,
+            IndexCache(self.store, vocabulary),
+            self._notify,
+            poll_interval=settings.poll_interval,
         )
         self.commands = Commands(
             self.store,
@@ -138,7 +141,7 @@ class NewsBot:
             pacer=Pacer(Limits(global_per_second=settings.send_rate * SEND_RATE_MARGIN)),
             digest_threshold=settings.digest_threshold,
         )
-        self.poller = Poller(self.store, self.ingestor, timedelta(seconds=settings.poll_interval))
+        self.poller = Poller(self.store, self.ingestor)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
             self.poller.tick,

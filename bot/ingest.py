@@ -22,8 +22,9 @@ from bot.core.dedup import story_keys
 from bot.core.matching import TagIndex
 from bot.core.tags import Tag, TagError, make_tag
 from bot.core.text import normalize
+from bot.sources.backoff import next_poll_delay
 from bot.sources.fetch import Fetcher, FetchResult
-from bot.sources.parse import ParsedFeed, parse_feed
+from bot.sources.parse import ParsedFeed, parse_document
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import TITLE_LENGTH, Source, utcnow
@@ -91,6 +92,7 @@ class PollReport:
     url: str
     items: int = 0
     new_articles: int = 0
+    alternates: tuple[str, ...] = ()  # feeds a page links to, better polled than the page
     queued: int = 0
     not_modified: bool = False
     error: str | None = None
@@ -105,11 +107,13 @@ class Ingestor:
         fetcher: Fetcher,
         index: IndexCache,
         notify: Notify | None = None,
+        poll_interval: float = 300.0,
     ) -> None:
         self._store = store
         self._fetcher = fetcher
         self._index = index
         self._notify = notify
+        self._interval = poll_interval
         self._polling: dict[int, asyncio.Lock] = {}
         self.wake = asyncio.Event()
 
@@ -135,15 +139,19 @@ class Ingestor:
             trusted=source.operator,
         )
         if result.error:
-            return await self._failed(source, result.error)
+            return await self._failed(source, result.error, result)
         if result.not_modified:
-            await self._record(source)
+            await self._record(source, None, result)
             return PollReport(source.id, source.url, not_modified=True)
-        feed = parse_feed(
-            result.content, result.url, content_type=result.headers.get("content-type")
+        # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
+        feed = await asyncio.to_thread(
+            parse_document,
+            result.content,
+            result.url,
+            content_type=result.headers.get("content-type"),
         )
         if feed.error and not feed.articles:
-            return await self._failed(source, feed.error)
+            return await self._failed(source, feed.error, result)
         # The time is taken before the index: a follow made after this instant is not in
         # the index, and it also counts as made after the story was first seen.
         now = utcnow()
@@ -160,7 +168,12 @@ class Ingestor:
             self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
         return PollReport(
-            source.id, source.url, items=len(feed.articles), new_articles=new, queued=queued
+            source.id,
+            source.url,
+            items=len(feed.articles),
+            new_articles=new,
+            queued=queued,
+            alternates=feed.alternates,
         )
 
     async def _store_articles(
@@ -198,6 +211,7 @@ class Ingestor:
                 if source.primed:  # the first poll only learns what is already there
                     queued += await self._queue(session, source, story, article, index)
             self._remember_poll(source, feed, result, now)
+            self._schedule(source, now, result, feed.ttl_seconds)
             if result.permanent_redirect and not await queries.source_by_url(
                 session, result.permanent_redirect
             ):
@@ -240,11 +254,28 @@ class Ingestor:
                 queued.tags.append(recipient.tag_name)
         return await queries.enqueue(session, story.article_id, by_chat)
 
-    async def _failed(self, source: Source, error: str) -> PollReport:
-        await self._record(source, error)
+    def _schedule(
+        self, source: Source, now: datetime, result: FetchResult | None, ttl: float | None = None
+    ) -> None:
+        """When to poll next: the interval, stretched by the server's hints and by backoff."""
+        delay = next_poll_delay(
+            self._interval,
+            failures=source.failures,
+            retry_after=result.retry_after if result else None,
+            max_age=result.max_age if result else None,
+            ttl=ttl,
+        )
+        source.next_poll_at = now + timedelta(seconds=delay)
+
+    async def _failed(
+        self, source: Source, error: str, result: FetchResult | None = None
+    ) -> PollReport:
+        await self._record(source, error, result)
         return PollReport(source.id, source.url, error=error)
 
-    async def _record(self, source: Source, error: str | None = None) -> None:
+    async def _record(
+        self, source: Source, error: str | None, result: FetchResult | None = None
+    ) -> None:
         """Remember when the source was polled and how it went; report a long failure once."""
         now = utcnow()
         async with self._store.transaction() as session:
@@ -252,6 +283,7 @@ class Ingestor:
             if row is None:
                 return
             row.record_poll(now, error)
+            self._schedule(row, now, result)
             if error is None:
                 return
             log.warning("polling %s failed: %s", source.url, error)

@@ -274,3 +274,35 @@ async def test_a_chat_feed_failing_for_a_day_is_reported_once(
     async with store.transaction() as session:
         row = await session.get(Source, source_id)
         assert (row.failures, row.failing_since, row.failure_reported) == (0, None, False)
+
+
+def _tag_page(*cards: tuple[str, str]) -> str:
+    """A site's tag page with no feed: headline links in repeated cards, like the seed page."""
+    items = "".join(
+        f'<div class="card"><a href="{link}"><h2>{title}</h2></a>'
+        '<time datetime="2025-06-29T09:12:00+09:00">5 days ago</time></div>'
+        for title, link in cards
+    )
+    return (
+        "<html><body><nav><a href='/'>Home</a><a href='/about'>About</a></nav>"
+        f"<h1>Latest news with #KoreaInstituteforDefenseAnalyses</h1>{items}</body></html>"
+    )
+
+
+async def test_a_page_without_a_feed_is_polled_as_a_list_of_articles(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    old = (
+        "Seoul should bolster diplomatic ties with Moscow to deter threats",
+        "/news/seoul-moscow",
+    )
+    new = ("Korea Institute for Defense Analyses warns of new missile tests", "/news/kida-missiles")
+    other = ("Will NATO's new spending target be a boon to defense exports?", "/news/nato")
+    html = "text/html; charset=utf-8"
+    feeds.set_feed("/tag/kida", _tag_page(old, other), content_type=html)
+    [source] = await _setup(store, feeds, "/tag/kida")
+    first = await ingestor.poll(source)
+    assert (first.error, first.items) == (None, 2)
+    feeds.set_feed("/tag/kida", _tag_page(new, old, other), content_type=html)
+    assert (await ingestor.poll(source)).queued == 1
+    assert await _outbox(store) == [(GROUP, ["KIDA"])]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -515,8 +515,8 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
     )
 
 
-async def due_source_ids(session: AsyncSession, now: datetime, interval: timedelta) -> list[int]:
-    """Needed sources not polled within the last interval, longest-waiting first.
+async def due_source_ids(session: AsyncSession, now: datetime) -> list[int]:
+    """Needed sources whose next poll time has come, longest-waiting first.
 
     Needed: the operator's, those a chat added, and the search feeds of followed tags.
     """
@@ -529,11 +529,8 @@ async def due_source_ids(session: AsyncSession, now: datetime, interval: timedel
     return list(
         await session.scalars(
             select(Source.id)
-            .where(
-                needed,
-                or_(Source.last_polled_at.is_(None), Source.last_polled_at <= now - interval),
-            )
-            .order_by(Source.last_polled_at.is_not(None), Source.last_polled_at, Source.id)
+            .where(needed, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+            .order_by(Source.next_poll_at.is_not(None), Source.next_poll_at, Source.id)
         )
     )
 

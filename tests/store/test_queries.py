@@ -126,7 +126,7 @@ async def test_operator_sources_follow_the_opml(store: Store) -> None:
         await queries.sync_operator_sources(session, [("https://b/rss", "B")])
     async with store.transaction() as session:
         rows = {s.url: s.operator for s in await session.scalars(select(Source))}
-        due = await queries.due_source_ids(session, datetime.now(UTC), timedelta(seconds=60))
+        due = await queries.due_source_ids(session, datetime.now(UTC))
     assert rows == {"https://a/rss": False, "https://b/rss": True}
     assert len(due) == 1
 

@@ -360,3 +360,20 @@ async def test_sources_lists_a_chats_feeds_with_health_and_removes_one(
         assert "no such source" in await reply(telegram, PRIVATE, "/removesource nope")
         assert "Removed" in await reply(telegram, PRIVATE, f"/removesource {feeds.url('/own.xml')}")
         assert "no feeds of its own" in await reply(telegram, PRIVATE, "/sources")
+
+
+async def test_addsource_of_a_page_uses_the_feed_it_links_to(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    feeds.set_feed("/section/feed.xml", rss([STORY], title="Section feed"))
+    page = (
+        '<html><head><link rel="alternate" type="application/rss+xml" href="feed.xml">'
+        "</head><body><h1>Section</h1></body></html>"
+    )
+    feeds.set_feed("/section/", page, content_type="text/html; charset=utf-8")
+    async with running_bot(telegram, feeds, tmp_path, allow_private_networks=True) as bot:
+        answer = await reply(telegram, PRIVATE, f"/addsource {feeds.url('/section/')}")
+        assert f"Added {feeds.url('/section/feed.xml')}" in answer
+        async with bot.store.transaction() as session:
+            sources = await queries.chat_sources(session, PRIVATE)
+        assert [s.url for s in sources] == [feeds.url("/section/feed.xml")]
