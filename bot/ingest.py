@@ -192,22 +192,31 @@ class Ingestor:
             for a in feed.articles
             if (keys := story_keys(a, source.url, from_search=search))
         ]
-        new = queued = 0
+        queued = 0
         async with self._store.transaction() as session:
             source = await session.get(Source, source.id)
             known = await queries.known_stories(session, (k for _a, keys in keyed for k in keys))
-            for article, keys in keyed:
-                story = next((known[k] for k in keys if k in known), None)
+            # New stories first, all inserted in one round trip; a story twice in one feed
+            # is inserted once.
+            fresh: dict[int, tuple[Article, list[str]]] = {}
+            for position, (article, keys) in enumerate(keyed):
+                if not any(k in known for k in keys):
+                    fresh[position] = (article, keys)
+                    known.update(dict.fromkeys(keys, None))
+            ids = await queries.insert_articles(session, source.id, list(fresh.values()), now)
+            stories = {
+                position: queries.KnownStory(article_id, source.id, source.operator, now)
+                for position, article_id in zip(fresh, ids, strict=True)
+            }
+            for position, story in stories.items():
+                article, _keys = fresh[position]
+                await learn_from(session, story.article_id, source.url, article)
+            for position, (article, keys) in enumerate(keyed):
+                story = stories.get(position)
                 if story is None:
-                    article_id = await queries.insert_article(
-                        session, source.id, article, keys, now
-                    )
-                    story = queries.KnownStory(article_id, source.id, source.operator, now)
-                    known.update(dict.fromkeys(keys, story))
-                    new += 1
-                    await learn_from(session, article_id, source.url, article)
-                elif story.reached_everyone or story.source_id == source.id:
-                    continue  # every chat this feed speaks to was considered at first sight
+                    story = next((known[k] for k in keys if known.get(k)), None)
+                    if story is None or story.reached_everyone or story.source_id == source.id:
+                        continue  # every chat this feed speaks to was considered at first sight
                 if source.primed:  # the first poll only learns what is already there
                     queued += await self._queue(session, source, story, article, index)
             self._remember_poll(source, feed, result, now)
@@ -216,7 +225,7 @@ class Ingestor:
                 session, result.permanent_redirect
             ):
                 source.url = result.permanent_redirect  # the feed moved for good: follow it
-        return new, queued
+        return len(fresh), queued
 
     @staticmethod
     def _remember_poll(

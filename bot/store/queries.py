@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -320,26 +320,46 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
     return found
 
 
+async def insert_articles(
+    session: AsyncSession,
+    source_id: int,
+    items: Sequence[tuple[ArticleValue, Sequence[str]]],
+    now: datetime,
+) -> list[int]:
+    """Store new stories, each under all its keys, in two statements; returns their ids."""
+    if not items:
+        return []
+    rows = [
+        {
+            "source_id": source_id,
+            "guid": article.guid,
+            "link": article.link,
+            "title": article.title,
+            "summary": article.summary,
+            "content": article.content,
+            "categories": list(article.categories),
+            "published_at": article.published,
+            "first_seen_at": now,
+        }
+        for article, _keys in items
+    ]
+    statement = insert(Article).returning(Article.id, sort_by_parameter_order=True)
+    ids = list(await session.scalars(statement, rows))
+    keys = [
+        {"key": key, "article_id": article_id}
+        for article_id, (_article, story_keys) in zip(ids, items, strict=True)
+        for key in story_keys
+    ]
+    await session.execute(insert(StoryKey), keys)
+    return ids
+
+
 async def insert_article(
     session: AsyncSession, source_id: int, article: ArticleValue, keys: Sequence[str], now: datetime
 ) -> int:
-    """Store a new story under all its keys; returns its id."""
-    row = Article(
-        source_id=source_id,
-        guid=article.guid,
-        link=article.link,
-        title=article.title,
-        summary=article.summary,
-        content=article.content,
-        categories=list(article.categories),
-        published_at=article.published,
-        first_seen_at=now,
-    )
-    session.add(row)
-    await session.flush()
-    session.add_all(StoryKey(key=key, article_id=row.id) for key in keys)
-    await session.flush()
-    return row.id
+    """Store one new story under all its keys; returns its id."""
+    [article_id] = await insert_articles(session, source_id, [(article, keys)], now)
+    return article_id
 
 
 async def recent_articles_for_chat(
