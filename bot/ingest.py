@@ -258,9 +258,10 @@ class Ingestor:
                 )
         by_chat: dict[int, queries.Queued] = {}
         for recipient in found:
-            queued = by_chat.setdefault(recipient.chat_id, queries.Queued([], recipient.thread_id))
-            if recipient.tag_name not in queued.tags:
-                queued.tags.append(recipient.tag_name)
+            queued = by_chat.setdefault(recipient.chat_id, queries.Queued({}, recipient.thread_id))
+            own = chat_tag_key(recipient.chat_id, recipient.tag_key)
+            term = matched.get(recipient.tag_key) or matched.get(own, "")
+            queued.matched.setdefault(recipient.tag_name, term)
         return await queries.enqueue(session, story.article_id, by_chat)
 
     def _schedule(

@@ -174,6 +174,10 @@ def test_follow_kida_in_a_group_end_to_end(world: tuple[TelegramEmulator, FeedSe
     alert = alerts(telegram, FULL_NAME_ONLY["link"])[0]
     assert alert.parse_mode == "HTML" and "#KIDA" in alert.plain_text
     assert "Korea Herald" in alert.plain_text
+    # Why it matched: the alias used, and the matched words in bold in the snippet.
+    assert "matched “Korea Institute for Defense Analyses”" in alert.plain_text
+    assert "<b>Korea Institute for Defense Analyses</b>" in alert.text
+    assert "<b>KIDA</b>" in alerts(telegram, ACRONYM["link"])[0].text
 
     # The same story through a second feed, with a tracking parameter and another guid.
     copy = {**ACRONYM, "link": ACRONYM["link"] + "&utm_source=rss", "guid": "aggregator-77"}

@@ -59,7 +59,7 @@ async def _queue(
             article_id = await queries.insert_article(
                 session, source.id, article, [f"url:{chat_id}/{title}/{n}"], datetime.now(UTC)
             )
-            await queries.enqueue(session, article_id, {chat_id: queries.Queued(["KIDA"])})
+            await queries.enqueue(session, article_id, {chat_id: queries.Queued({"KIDA": "kida"})})
 
 
 async def _make_due(store: Store) -> None:

@@ -140,7 +140,10 @@ class Sender:
         for item in items[: self.PER_CHAT_PER_ROUND]:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
             text = format_alert(
-                item.article.as_value(), source_name=item.source_title, tags=item.tags
+                item.article.as_value(),
+                source_name=item.source_title,
+                tags=item.tags,
+                matched={name: term for name, term in item.matched.items() if term},
             )
             async with self._store.transaction() as session:
                 follow_ids = await queries.follow_ids(session, item.chat_id, item.tags)

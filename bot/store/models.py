@@ -229,6 +229,8 @@ class Delivery(Base):
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", **CASCADE))
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Tag name -> the normalized term that matched it, so the alert can say why.
+    matched: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -152,6 +152,7 @@ async def followed_tags(session: AsyncSession) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class Recipient:
     chat_id: int
+    tag_key: str
     tag_name: str
     thread_id: int | None = None
 
@@ -167,7 +168,7 @@ async def recipients(
     first seen. An operator's source speaks to every chat; a chat's own source only to the
     chats that added it.
     """
-    query = select(Follow.chat_id, Follow.tag_name, Follow.thread_id).where(
+    query = select(Follow.chat_id, Follow.tag_key, Follow.tag_name, Follow.thread_id).where(
         Follow.tag_key.in_(list(tag_keys)), Follow.created_at <= seen_at
     )
     if chat_id is not None:
@@ -177,7 +178,7 @@ async def recipients(
             Follow.chat_id.in_(select(ChatSource.chat_id).where(ChatSource.source_id == source.id))
         )
     rows = await session.execute(query.order_by(Follow.id))
-    return [Recipient(chat_id, name, thread) for chat_id, name, thread in rows]
+    return [Recipient(*row) for row in rows]
 
 
 # --- sources ----------------------------------------------------------------------------
@@ -383,9 +384,10 @@ async def recent_articles_for_chat(
 
 @dataclass
 class Queued:
-    """One chat's alert for a story: the tags that matched and the topic to post in."""
+    """One chat's alert for a story: the tags that matched (name -> the term that did)
+    and the topic to post in."""
 
-    tags: list[str]
+    matched: dict[str, str]
     thread_id: int | None = None
 
 
@@ -396,7 +398,8 @@ async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Que
         {
             "chat_id": chat_id,
             "article_id": article_id,
-            "tags": queued.tags,
+            "tags": list(queued.matched),
+            "matched": queued.matched,
             "thread_id": queued.thread_id,
             "created_at": now,
             "next_attempt_at": now,
@@ -414,7 +417,7 @@ class Due:
     chat_type: str
     plan: Plan
     thread_id: int | None
-    tags: list[str]
+    matched: dict[str, str]  # tag name -> matched term
     attempts: int
     queued_at: datetime
     article: Article
@@ -423,6 +426,10 @@ class Due:
     @property
     def is_group(self) -> bool:
         return self.chat_type in ("group", "supergroup")
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.matched)
 
 
 async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
@@ -443,7 +450,7 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
             chat.type,
             chat.plan(),
             d.thread_id,
-            list(d.tags),
+            dict(d.matched) if d.matched else dict.fromkeys(d.tags, ""),
             d.attempts,
             d.created_at,
             a,

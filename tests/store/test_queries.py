@@ -76,9 +76,15 @@ async def test_outbox_pair_is_unique_and_due_only_for_active_chats(store: Store)
         article_id = await queries.insert_article(
             session, source.id, Article(title="t"), ["url:x"], datetime.now(UTC)
         )
-        assert await queries.enqueue(session, article_id, {-100: queries.Queued(["KIDA"])}) == 1
+        assert (
+            await queries.enqueue(session, article_id, {-100: queries.Queued({"KIDA": "kida"})})
+            == 1
+        )
     async with store.transaction() as session:
-        assert await queries.enqueue(session, article_id, {-100: queries.Queued(["KIDA"])}) == 0
+        assert (
+            await queries.enqueue(session, article_id, {-100: queries.Queued({"KIDA": "kida"})})
+            == 0
+        )
         due = await queries.due_deliveries(session, datetime.now(UTC), 10)
         assert [(d.chat_id, d.tags, d.source_title) for d in due] == [(-100, ["KIDA"], "A")]
         await queries.deactivate_chat(session, -100)
@@ -140,7 +146,7 @@ async def test_migrating_a_chat_moves_follows_and_alerts(store: Store) -> None:
         article_id = await queries.insert_article(
             session, source.id, Article(title="t"), ["k"], datetime.now(UTC)
         )
-        await queries.enqueue(session, article_id, {-5: queries.Queued(["KIDA"])})
+        await queries.enqueue(session, article_id, {-5: queries.Queued({"KIDA": "kida"})})
     async with store.transaction() as session:
         await queries.migrate_chat(session, -5, -1005)
     async with store.transaction() as session:
