@@ -27,9 +27,9 @@ PRIVATE_REFUSAL = (
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
+def server(feeds: FeedServer) -> FeedServer:
+    """The shared feed server (tests/conftest.py), under this module's name for it."""
+    return feeds
 
 
 @pytest.fixture
