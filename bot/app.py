@@ -126,19 +126,21 @@ class NewsBot:
             self._notify,
             poll_interval=settings.poll_interval,
         )
+        pacer = Pacer(Limits(global_per_second=settings.send_rate * SEND_RATE_MARGIN))
         self.commands = Commands(
             self.store,
             vocabulary,
             self.ingestor,
             settings.allow_private_networks,
             settings.search_templates,
+            pacer,
         )
         self.commands.register(self.application)
         self.application.add_error_handler(_log_error)
         self.sender = Sender(
             self.store,
             self.application.bot,
-            pacer=Pacer(Limits(global_per_second=settings.send_rate * SEND_RATE_MARGIN)),
+            pacer=pacer,
             digest_threshold=settings.digest_threshold,
         )
         self.poller = Poller(self.store, self.ingestor)

@@ -38,6 +38,12 @@ class Pacer:
         await self._chat_limiter(chat_id, is_group).acquire()
         await self._global.acquire()
 
+    async def note_send(self, chat_id: int, is_group: bool) -> None:
+        """Count a message sent outside the sender (a reply) without waiting for it."""
+        for limiter in (self._chat_limiter(chat_id, is_group), self._global):
+            if limiter.has_capacity():
+                await limiter.acquire()  # immediate: there is room
+
     def _chat_limiter(self, chat_id: int, is_group: bool) -> AsyncLimiter:
         now = time.monotonic()
         if len(self._chats) > 1000:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from telegram import BotCommand, Message, MessageEntity, Update
@@ -24,6 +24,7 @@ from telegram.ext import (
 
 from bot import actions
 from bot.delivery import buttons
+from bot.delivery.limits import Pacer
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
@@ -62,6 +63,7 @@ class Commands:
     ingestor: Ingestor
     allow_private_networks: bool
     search_templates: tuple[str, ...] = ()
+    pacer: Pacer = field(default_factory=Pacer)
 
     def register(self, app: Application) -> None:
         guarded = {
@@ -116,12 +118,11 @@ class Commands:
             try:
                 await handler(update, context)
             except actions.ActionError as exc:
-                await _reply(update, escape(str(exc)))
+                await self._reply(update, escape(str(exc)))
 
         return wrapped
 
-    @staticmethod
-    def _admins_only(handler: Handler) -> Handler:
+    def _admins_only(self, handler: Handler) -> Handler:
         """Let only those who may change the chat's tags through (see permissions)."""
 
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -129,7 +130,7 @@ class Commands:
             if message is None:
                 return
             if not await may_change(context.bot, message):
-                await message.reply_text(texts.ADMINS_ONLY)
+                await self._reply(update, escape(texts.ADMINS_ONLY))
                 return
             await handler(update, context)
 
@@ -138,7 +139,7 @@ class Commands:
     # --- commands --------------------------------------------------------------------
 
     async def show_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await _reply(update, texts.HELP)
+        await self._reply(update, texts.HELP)
 
     async def follow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, texts.FOLLOW_USAGE)
@@ -153,42 +154,42 @@ class Commands:
             thread_id=topic,
             search_templates=self.search_templates,
         )
-        await _reply(update, texts.followed(change, aliases))
+        await self._reply(update, texts.followed(change, aliases))
 
     async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, texts.UNFOLLOW_USAGE)
         aliases = await self.vocabulary.table()
         change = await actions.unfollow(self.store, update.effective_chat.id, argument, aliases)
-        await _reply(update, texts.unfollowed(change))
+        await self._reply(update, texts.unfollowed(change))
 
     async def list_tags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         snapshot = await self.vocabulary.snapshot()
         chat_id = update.effective_chat.id
         tags = await actions.chat_tags(self.store, chat_id, snapshot.table)
-        await _reply(update, texts.tag_list(tags, snapshot.table, snapshot.for_chat(chat_id)))
+        await self._reply(update, texts.tag_list(tags, snapshot.table, snapshot.for_chat(chat_id)))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, texts.LATEST_USAGE)
         aliases = await self.vocabulary.table()
         tag, found = await actions.latest(self.store, update.effective_chat.id, argument, aliases)
-        await _reply(update, texts.latest(tag, found))
+        await self._reply(update, texts.latest(tag, found))
 
     async def alias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = command_argument(update.effective_message)
         chat_id = update.effective_chat.id
         if not argument:
             snapshot = await self.vocabulary.snapshot()
-            await _reply(update, texts.chat_aliases(snapshot.for_chat(chat_id)))
+            await self._reply(update, texts.chat_aliases(snapshot.for_chat(chat_id)))
             return
         tag, name, added = await actions.add_alias(self.store, chat_id, argument)
-        await _reply(update, texts.alias_added(tag, name, added))
+        await self._reply(update, texts.alias_added(tag, name, added))
 
     async def unalias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, actions.ALIAS_USAGE)
         tag, name, removed = await actions.remove_alias(
             self.store, update.effective_chat.id, argument
         )
-        await _reply(update, texts.alias_removed(tag, name, removed))
+        await self._reply(update, texts.alias_removed(tag, name, removed))
 
     async def addsource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, texts.ADDSOURCE_USAGE)
@@ -199,7 +200,20 @@ class Commands:
             argument,
             allow_private=self.allow_private_networks,
         )
-        await _reply(update, texts.source_added(added.url, added.items))
+        await self._reply(update, texts.source_added(added.url, added.items))
+
+    async def _reply(self, update: Update, html_text: str) -> None:
+        """Answer in the chat, in as many messages as Telegram's length limit needs.
+
+        A person waits for the answer, so it goes at once; but Telegram counts it against
+        the chat's limit, so the chat's next alert waits its turn after it.
+        """
+        chat = update.effective_chat
+        for part in texts.split_message(html_text):
+            await self.pacer.note_send(chat.id, chat.type in (chat.GROUP, chat.SUPERGROUP))
+            await update.effective_message.reply_text(
+                part, parse_mode=ParseMode.HTML, do_quote=False
+            )
 
     def settings_command(self, setting: str, usage: str) -> Handler:
         """/digest, /timezone or /quiet: change one delivery setting and show them all."""
@@ -209,14 +223,13 @@ class Commands:
             plan = await actions.change_settings(
                 self.store, update.effective_chat.id, setting, argument
             )
-            await _reply(update, texts.settings(plan))
+            await self._reply(update, texts.settings(plan))
 
         return change
 
     async def show_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await _reply(
-            update, texts.settings(await actions.chat_plan(self.store, update.effective_chat.id))
-        )
+        plan = await actions.chat_plan(self.store, update.effective_chat.id)
+        await self._reply(update, texts.settings(plan))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A press on an alert's button: it acts only on the chat it was pressed in."""
@@ -236,12 +249,12 @@ class Commands:
 
     async def list_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         own, shared = await actions.chat_sources(self.store, update.effective_chat.id)
-        await _reply(update, texts.sources(own, shared))
+        await self._reply(update, texts.sources(own, shared))
 
     async def removesource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = required_argument(update, texts.REMOVESOURCE_USAGE)
         url = await actions.remove_source(self.store, update.effective_chat.id, argument)
-        await _reply(update, f"Removed {escape(url)}.")
+        await self._reply(update, f"Removed {escape(url)}.")
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -252,7 +265,7 @@ class Commands:
             and addressee.lower() != (context.bot.username or "").lower()
         ):
             return  # a command for another bot in a group: not ours to answer
-        await _reply(update, texts.unknown_command(name))
+        await self._reply(update, texts.unknown_command(name))
 
     async def migrated(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A group became a supergroup: its tags, sources and pending alerts move along."""
@@ -267,9 +280,3 @@ class Commands:
         async with self.store.transaction() as session:
             await queries.touch_chat(session, old, "group", message.chat.title)
             await queries.migrate_chat(session, old, new)
-
-
-async def _reply(update: Update, html_text: str) -> None:
-    """Answer in the chat, in as many messages as Telegram's length limit needs."""
-    for part in texts.split_message(html_text):
-        await update.effective_message.reply_text(part, parse_mode=ParseMode.HTML, do_quote=False)
