@@ -1,13 +1,17 @@
 """Pacing sends under Telegram's limits instead of provoking 429s.
 
 Telegram allows about one message per second to a chat, 20 per minute to a group and 30 per
-second in all. Each limit is an aiolimiter bucket of capacity one, which spaces sends
-evenly rather than allowing a burst followed by a 429. The defaults sit a little under the
-published numbers, since Telegram measures arrival times, not ours.
+second in all, measured when messages arrive. So a chat's spacing is counted from when its
+last message really went out (`start_send`, called right before the request), not from
+when it was queued: a send delayed behind others must not shorten the next gap. The
+overall rate is an aiolimiter bucket of capacity one, taken right before each request,
+which spaces sends evenly rather than allowing a burst. The defaults sit a little under the
+published numbers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -26,34 +30,35 @@ class Limits:
 class Pacer:
     """Waits, per chat and overall, until a message may go out; chats do not wait for each other."""
 
-    IDLE_SECONDS = 300.0  # a chat's bucket is forgotten after this long without sends
+    FORGET_AFTER = 3600.0  # a chat's last send older than this no longer matters
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
         self._global = AsyncLimiter(1, 1 / limits.global_per_second)
-        self._chats: dict[int, tuple[AsyncLimiter, float]] = {}
+        self._last_sent: dict[int, float] = {}
+
+    def _interval(self, is_group: bool) -> float:
+        if is_group:
+            return max(self.limits.per_chat_interval, self.limits.per_group_interval)
+        return self.limits.per_chat_interval
 
     async def wait_turn(self, chat_id: int, is_group: bool) -> None:
-        """Return when one message to `chat_id` fits every limit."""
-        await self._chat_limiter(chat_id, is_group).acquire()
+        """Return once the chat's last message is far enough in the past."""
+        last = self._last_sent.get(chat_id)
+        if last is not None:
+            delay = last + self._interval(is_group) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def start_send(self, chat_id: int) -> None:
+        """Right before a request: wait for the overall rate, then note the chat's send."""
         await self._global.acquire()
+        self.note_send(chat_id)
 
-    async def note_send(self, chat_id: int, is_group: bool) -> None:
-        """Count a message sent outside the sender (a reply) without waiting for it."""
-        for limiter in (self._chat_limiter(chat_id, is_group), self._global):
-            if limiter.has_capacity():
-                await limiter.acquire()  # immediate: there is room
-
-    def _chat_limiter(self, chat_id: int, is_group: bool) -> AsyncLimiter:
+    def note_send(self, chat_id: int) -> None:
+        """A message to `chat_id` goes out now (an alert, or a reply sent at once)."""
         now = time.monotonic()
-        if len(self._chats) > 1000:
-            self._chats = {k: v for k, v in self._chats.items() if now - v[1] < self.IDLE_SECONDS}
-        limiter, _ = self._chats.get(chat_id, (None, now))
-        if limiter is None:
-            interval = max(
-                self.limits.per_chat_interval,
-                self.limits.per_group_interval if is_group else 0.0,
-            )
-            limiter = AsyncLimiter(1, interval)
-        self._chats[chat_id] = (limiter, now)
-        return limiter
+        if len(self._last_sent) > 10_000:
+            horizon = now - self.FORGET_AFTER
+            self._last_sent = {k: t for k, t in self._last_sent.items() if t > horizon}
+        self._last_sent[chat_id] = now

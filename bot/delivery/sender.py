@@ -72,7 +72,8 @@ class Sender:
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
         # One message between "sent" and "marked sent" at a time: a crash can then repeat
-        # at most that one. Chats still interleave; the pacer spaces sends anyway.
+        # at most that one. Chats still interleave; the pacer spaces sends anyway, and it
+        # notes each chat's send inside this lock, when the request really goes out.
         self._in_flight = asyncio.Lock()
 
     async def run(self, wake: asyncio.Event) -> None:
@@ -162,6 +163,7 @@ class Sender:
         chat_id, ids = items[0].chat_id, [item.delivery_id for item in items]
         try:
             async with self._in_flight:
+                await self._pacer.start_send(chat_id)
                 await self._send(chat_id, text, items[0].thread_id, markup)
                 await self._write(queries.mark_sent, ids)
         except RetryAfter as exc:

@@ -210,7 +210,7 @@ class Commands:
         """
         chat = update.effective_chat
         for part in texts.split_message(html_text):
-            await self.pacer.note_send(chat.id, chat.type in (chat.GROUP, chat.SUPERGROUP))
+            self.pacer.note_send(chat.id)
             await update.effective_message.reply_text(
                 part, parse_mode=ParseMode.HTML, do_quote=False
             )
