@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.bot_process import BotProcess
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import RateLimits, SentMessage, TelegramEmulator
 
@@ -165,41 +163,6 @@ def polled_twice_more(feeds: FeedServer) -> Callable[[], bool]:
 # -- the bot as a process -----------------------------------------------------------------------
 
 
-class BotProcess:
-    """`newsbot run` as a subprocess; the log of every run goes to one file."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env, self.workdir = env, workdir
-        self.log = workdir / "newsbot.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("newsbot")), "run"],
-                env=self.env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # SIGKILL: no handler, no cleanup
-        self.process.wait(timeout=30)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def tail(self, chars: int = 6000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
-
-
 @dataclass
 class World:
     telegram: TelegramEmulator
@@ -242,10 +205,7 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
         try:
             yield World(telegram, feeds, bot, database)
         finally:
-            if bot.alive():
-                assert bot.process is not None
-                bot.process.kill()
-                bot.process.wait()
+            bot.close()
             if request.session.testsfailed > failed_before:  # the call failed: show why
                 print(f"\n--- newsbot log tail ---\n{bot.tail()}")
 

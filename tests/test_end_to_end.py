@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.bot_process import BotProcess
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import SentMessage, TelegramEmulator
 
@@ -64,35 +63,8 @@ def until(condition: Callable[[], object], timeout: float = 20.0, what: str = ""
         time.sleep(0.05)
 
 
-class Bot:
-    """`newsbot run` as a subprocess, started and stopped the way an operator would."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env, self.workdir = env, workdir
-        self.log = workdir / "newsbot.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("newsbot")), "run"],
-                env=self.env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self, signum: int) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=10)
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[TelegramEmulator, FeedServer, Bot]]:
+def world(tmp_path: Path) -> Iterator[tuple[TelegramEmulator, FeedServer, BotProcess]]:
     with TelegramEmulator() as telegram, FeedServer() as feeds:
         telegram.add_user(ADMIN, "Ada", username="ada")
         telegram.add_user(MEMBER, "Max", username="max")
@@ -116,14 +88,12 @@ def world(tmp_path: Path) -> Iterator[tuple[TelegramEmulator, FeedServer, Bot]]:
             "SOURCES": str(opml),
             "POLL_INTERVAL": "1",
         }
-        bot = Bot(env, tmp_path)
+        bot = BotProcess(env, tmp_path)
         try:
             yield telegram, feeds, bot
         finally:
-            print(bot.logs()[-5000:] if bot.log.exists() else "(no log)")  # shown on failure
-            if bot.process and bot.process.poll() is None:
-                bot.process.kill()
-                bot.process.wait()
+            print(bot.tail())  # shown on failure
+            bot.close()
 
 
 def alerts(telegram: TelegramEmulator, link: str) -> list[SentMessage]:
@@ -147,7 +117,9 @@ def reply_to(telegram: TelegramEmulator, text: str, contains: str) -> SentMessag
     )
 
 
-def test_follow_kida_in_a_group_end_to_end(world: tuple[TelegramEmulator, FeedServer, Bot]) -> None:
+def test_follow_kida_in_a_group_end_to_end(
+    world: tuple[TelegramEmulator, FeedServer, BotProcess],
+) -> None:
     telegram, feeds, bot = world
     both = ("/herald.xml", "/aggregator.xml")
     bot.start()
