@@ -19,6 +19,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -85,17 +86,18 @@ class Commands:
             "settings": self.show_settings,
             "sources": self.list_sources,
         }
+        app.add_handler(TypeHandler(Update, self.remember_chat), group=-1)
         # New messages and channel posts (a channel's admins post as the channel); edits of
         # an old command are not run again.
         fresh = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         for name, handler in open_to_all.items():
-            app.add_handler(CommandHandler(name, self._tracked(handler), filters=fresh))
+            app.add_handler(CommandHandler(name, self._answers_errors(handler), filters=fresh))
         for name, handler in guarded.items():
-            guarded_handler = self._tracked(self._admins_only(handler))
+            guarded_handler = self._answers_errors(self._admins_only(handler))
             app.add_handler(CommandHandler(name, guarded_handler, filters=fresh))
         app.add_handler(CallbackQueryHandler(self.button))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
-        app.add_handler(MessageHandler(filters.COMMAND, self._tracked(self.unknown)))
+        app.add_handler(MessageHandler(filters.COMMAND, self._answers_errors(self.unknown)))
 
     @staticmethod
     def menu() -> list[BotCommand]:
@@ -104,17 +106,20 @@ class Commands:
 
     # --- wrappers --------------------------------------------------------------------
 
-    def _tracked(self, handler: Handler) -> Handler:
-        """Remember the chat (and reactivate it: it is talking to us) before handling;
-        a request that cannot be done is answered with the reason."""
+    async def remember_chat(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Any update from a chat: remember it, and reactivate it (it is talking to us).
+
+        Not a change of the bot's own membership: being removed is not talking to us.
+        """
+        chat = update.effective_chat
+        if chat is not None and update.my_chat_member is None:
+            async with self.store.transaction() as session:
+                await queries.touch_chat(session, chat.id, chat.type, chat.title or chat.full_name)
+
+    def _answers_errors(self, handler: Handler) -> Handler:
+        """Answer a request that cannot be done with the reason."""
 
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            chat = update.effective_chat
-            if chat is not None:
-                async with self.store.transaction() as session:
-                    await queries.touch_chat(
-                        session, chat.id, chat.type, chat.title or chat.full_name
-                    )
             try:
                 await handler(update, context)
             except actions.ActionError as exc:

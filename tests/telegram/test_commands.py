@@ -377,3 +377,22 @@ async def test_addsource_of_a_page_uses_the_feed_it_links_to(
         async with bot.store.transaction() as session:
             sources = await queries.chat_sources(session, PRIVATE)
         assert [s.url for s in sources] == [feeds.url("/section/feed.xml")]
+
+
+async def test_any_message_reactivates_a_chat_that_could_not_receive(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    await reply(telegram, PRIVATE, "/start")
+    async with newsbot.store.transaction() as session:
+        await queries.deactivate_chat(session, PRIVATE)  # as after a 403
+    telegram.send_message(PRIVATE, "hello again, no command")
+
+    async def active() -> bool:
+        async with newsbot.store.transaction() as session:
+            return (await queries.chat_settings(session, PRIVATE)).active
+
+    for _ in range(200):
+        if await active():
+            break
+        await asyncio.sleep(0.05)
+    assert await active()
