@@ -36,6 +36,7 @@ class Pacer:
         self.limits = limits
         self._global = AsyncLimiter(1, 1 / limits.global_per_second)
         self._last_sent: dict[int, float] = {}
+        self._pruned_at = time.monotonic()
 
     def _interval(self, is_group: bool) -> float:
         if is_group:
@@ -58,7 +59,7 @@ class Pacer:
     def note_send(self, chat_id: int) -> None:
         """A message to `chat_id` goes out now (an alert, or a reply sent at once)."""
         now = time.monotonic()
-        if len(self._last_sent) > 10_000:
-            horizon = now - self.FORGET_AFTER
+        if now - self._pruned_at > 60:  # at most once a minute: pruning walks every chat
+            horizon, self._pruned_at = now - self.FORGET_AFTER, now
             self._last_sent = {k: t for k, t in self._last_sent.items() if t > horizon}
         self._last_sent[chat_id] = now

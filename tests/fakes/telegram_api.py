@@ -653,8 +653,9 @@ class TelegramEmulator:
             return 200, {"ok": True, "result": copy.deepcopy(result)}
 
     def _raise_injected_fault(self, method: str, params: JSON) -> None:
-        roll = self._random.random()
-        for status, share in self._random_faults.get(method.lower(), ()):
+        rates = self._random_faults.get(method.lower(), ())
+        roll = self._random.random() if rates else 1.0  # draw only where faults are set
+        for status, share in rates:
             if roll < share:
                 raise _status_error(status)
             roll -= share
