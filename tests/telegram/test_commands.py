@@ -115,7 +115,8 @@ async def test_members_cannot_change_tags_but_admins_and_private_users_can(
 async def test_usage_help_and_unknown_commands(
     newsbot: NewsBot, telegram: TelegramEmulator
 ) -> None:
-    assert "/follow" in await reply(telegram, PRIVATE, "/start")
+    started = await reply(telegram, PRIVATE, "/start")
+    assert "/follow" in started and "-word" in started and " OR " in started
     assert "for example" in await reply(telegram, PRIVATE, "/follow")
     assert "don't know /frobnicate" in await reply(telegram, PRIVATE, "/frobnicate now")
     assert "don't know" in await reply(telegram, GROUP, "/nope@newsbot_test_bot", from_user=MEMBER)
