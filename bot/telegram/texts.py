@@ -30,7 +30,7 @@ HELP = (
     "/timezone Asia/Seoul, /quiet 23:00-07:00 (or off)\n"
     "/help: this message\n\n"
     "Quotes, OR and -word work as in a search box: /follow K2 tank -toy or "
-    "/follow \"LIG Nex1\" OR LIG넥스원\n\n"
+    '/follow "LIG Nex1" OR LIG넥스원\n\n'
     "A tag matches whole words in any case, and well-known names match their aliases: "
     "following KIDA also finds \u201cKorea Institute for Defense Analyses\u201d and "
     "#KoreaInstituteforDefenseAnalyses. In groups, only administrators change the tags."
