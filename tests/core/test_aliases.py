@@ -139,9 +139,19 @@ def test_load_reads_topic_and_note(tmp_path: Path) -> None:
             '[[group]]\nnames = ["A1", "Alpha One"]\n[[group]]\nnames = ["B2", "alpha-one"]',
             "group 2: 'alpha-one' is already listed as 'Alpha One' in group 1",
         ),
+        ("[[group]\nnames = [", "Expected"),  # TOML syntax
+        ('[group]\nnames = ["A", "B"]', "array of tables"),
+        ('[[group]]\nname = ["A", "B"]', "unknown keys"),
+        ("[[group]]\nnote = 'no names'", "`names` must be a list"),
+        ('[[group]]\nnames = "A, B"', "`names` must be a list"),
+        ('[[group]]\nnames = ["A"]', "at least two names"),
+        ('[[group]]\nnames = ["A", 1]', "not a name"),
+        ('[[group]]\nnames = ["A", "!!"]', "not a name"),
+        ('[[group]]\nnames = ["A", "B"]\nnote = 3', "`note` must be a string"),
+        ('[[groups]]\nnames = ["A", "B"]', "unknown top-level keys"),
     ],
 )
-def test_load_refuses_malformed_topics_and_shared_names(
+def test_load_refuses_a_malformed_file_naming_it_and_the_problem(
     tmp_path: Path, content: str, problem: str
 ) -> None:
     path = tmp_path / "broken.toml"

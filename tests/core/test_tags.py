@@ -296,31 +296,6 @@ def test_load_reads_a_given_file(tmp_path: Path) -> None:
     assert AliasTable.load(path).expand("a1") == ("a1", "Alpha One")
 
 
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        ("[[group]\nnames = [", "Expected"),  # TOML syntax
-        ('[group]\nnames = ["A", "B"]', "array of tables"),
-        ('[[group]]\nname = ["A", "B"]', "unknown keys"),
-        ("[[group]]\nnote = 'no names'", "`names` must be a list"),
-        ('[[group]]\nnames = "A, B"', "`names` must be a list"),
-        ('[[group]]\nnames = ["A"]', "at least two names"),
-        ('[[group]]\nnames = ["A", 1]', "not a name"),
-        ('[[group]]\nnames = ["A", "!!"]', "not a name"),
-        ('[[group]]\nnames = ["A", "B"]\nnote = 3', "`note` must be a string"),
-        ('[[groups]]\nnames = ["A", "B"]', "unknown top-level keys"),
-    ],
-)
-def test_load_malformed_file_names_the_file_and_the_problem(
-    tmp_path: Path, content: str, problem: str
-) -> None:
-    path = tmp_path / "broken.toml"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(ValueError, match=problem) as caught:
-        AliasTable.load(path)
-    assert str(path) in str(caught.value)
-
-
 def test_from_groups_refuses_a_bare_string_group() -> None:
     with pytest.raises(ValueError, match="got a string"):
         AliasTable.from_groups(["KIDA"])
