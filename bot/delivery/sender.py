@@ -146,9 +146,7 @@ class Sender:
                 tags=item.tags,
                 matched={name: term for name, term in item.matched.items() if term},
             )
-            async with self._store.transaction() as session:
-                follow_ids = await queries.follow_ids(session, item.chat_id, item.tags)
-            if not await self._deliver([item], text, buttons.for_alert(follow_ids)):
+            if not await self._deliver([item], text, buttons.for_alert(item.follow_ids)):
                 return sent, False
             sent += 1
         return sent, sent == len(items)

@@ -6,10 +6,10 @@ together: ingest stores an article, its keys and its outbox rows in one go.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -111,18 +111,6 @@ async def chat_follows(session: AsyncSession, chat_id: int) -> list[Follow]:
     return list(
         await session.scalars(select(Follow).where(Follow.chat_id == chat_id).order_by(Follow.id))
     )
-
-
-async def follow_ids(
-    session: AsyncSession, chat_id: int, tag_names: Sequence[str]
-) -> dict[str, int]:
-    """The follow rows behind an alert's tag names, for its "Unfollow" buttons."""
-    rows = await session.execute(
-        select(Follow.tag_name, Follow.id).where(
-            Follow.chat_id == chat_id, Follow.tag_name.in_(list(tag_names))
-        )
-    )
-    return {name: follow_id for name, follow_id in rows}
 
 
 async def unfollow_by_id(session: AsyncSession, chat_id: int, follow_id: int) -> str | None:
@@ -303,18 +291,27 @@ class KnownStory:
     first_seen_at: datetime
 
 
+T = TypeVar("T")
+
+
+def _batches(items: Iterable[T], size: int = 500) -> Iterator[list[T]]:
+    """`items` in lists small enough for an IN (...) under every database's parameter limit."""
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str, KnownStory]:
     """Which of these story keys are already stored, and as which story."""
-    keys = list(set(keys))
     found: dict[str, KnownStory] = {}
-    for start in range(0, len(keys), 500):
+    for batch in _batches(set(keys)):
         rows = await session.execute(
             select(
                 StoryKey.key, Article.id, Article.source_id, Source.operator, Article.first_seen_at
             )
             .join(Article, Article.id == StoryKey.article_id)
             .outerjoin(Source, Source.id == Article.source_id)
-            .where(StoryKey.key.in_(keys[start : start + 500]))
+            .where(StoryKey.key.in_(batch))
         )
         for key, article_id, source_id, operator, seen in rows:
             found[key] = KnownStory(article_id, source_id, bool(operator), seen)
@@ -422,6 +419,7 @@ class Due:
     queued_at: datetime
     article: Article
     source_title: str
+    follow_ids: dict[str, int]  # tag name -> the chat's follow row, for "Unfollow" buttons
 
     @property
     def is_group(self) -> bool:
@@ -434,30 +432,43 @@ class Due:
 
 async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
     """Unsent alerts whose time has come, for active chats, oldest first."""
-    rows = await session.execute(
-        select(Delivery, Chat, Article, Source.title)
-        .join(Article, Article.id == Delivery.article_id)
-        .join(Chat, Chat.id == Delivery.chat_id)
-        .outerjoin(Source, Source.id == Article.source_id)
-        .where(Delivery.sent_at.is_(None), Delivery.next_attempt_at <= now, Chat.active)
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    return [
-        Due(
-            d.id,
-            d.chat_id,
-            chat.type,
-            chat.plan(),
-            d.thread_id,
-            dict(d.matched) if d.matched else dict.fromkeys(d.tags, ""),
-            d.attempts,
-            d.created_at,
-            a,
-            title or "",
+    rows = (
+        await session.execute(
+            select(Delivery, Chat, Article, Source.title)
+            .join(Article, Article.id == Delivery.article_id)
+            .join(Chat, Chat.id == Delivery.chat_id)
+            .outerjoin(Source, Source.id == Article.source_id)
+            .where(Delivery.sent_at.is_(None), Delivery.next_attempt_at <= now, Chat.active)
+            .order_by(Delivery.id)
+            .limit(limit)
         )
-        for d, chat, a, title in rows
-    ]
+    ).all()
+    follows: dict[tuple[int, str], int] = {}
+    for batch in _batches({d.chat_id for d, *_ in rows}):
+        found = await session.execute(
+            select(Follow.chat_id, Follow.tag_name, Follow.id).where(Follow.chat_id.in_(batch))
+        )
+        follows.update(((chat_id, name), follow_id) for chat_id, name, follow_id in found)
+    due = []
+    for d, chat, a, title in rows:
+        matched = dict(d.matched) if d.matched else dict.fromkeys(d.tags, "")
+        ids = {name: follows[d.chat_id, name] for name in matched if (d.chat_id, name) in follows}
+        due.append(
+            Due(
+                d.id,
+                d.chat_id,
+                chat.type,
+                chat.plan(),
+                d.thread_id,
+                matched,
+                d.attempts,
+                d.created_at,
+                a,
+                title or "",
+                ids,
+            )
+        )
+    return due
 
 
 async def hold(session: AsyncSession, delivery_ids: Sequence[int], until: datetime) -> None:
