@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
-from bot.core.dedup import story_keys
+from bot.core.dedup import outlet_name, same_outlet, story_keys
 from bot.core.matching import TagIndex
 from bot.core.tags import Tag, TagError, make_tag
 from bot.core.text import normalize
@@ -33,6 +33,10 @@ from bot.vocabulary import Vocabulary, chat_tag_key, learn_from, parse_chat_tag_
 log = logging.getLogger(__name__)
 
 REPORT_FAILURE_AFTER = timedelta(hours=24)
+# An alert is edited to list the other outlets that carried its story for a day after it
+# went out, and a minute after the first new one, so several arriving together make one edit.
+REVISE_WITHIN = timedelta(hours=24)
+REVISE_AFTER = timedelta(minutes=1)
 # Tells a chat that a feed it added keeps failing; True once the notice went out.
 Notify = Callable[[int, Source], Awaitable[bool]]
 
@@ -205,7 +209,13 @@ class Ingestor:
                     known.update(dict.fromkeys(keys, None))
             ids = await queries.insert_articles(session, source.id, list(fresh.values()), now)
             stories = {
-                position: queries.KnownStory(article_id, source.id, source.operator, now)
+                position: queries.KnownStory(
+                    article_id,
+                    source.id,
+                    source.operator,
+                    now,
+                    outlet_name(source.title, fresh[position][0].title, from_search=search),
+                )
                 for position, article_id in zip(fresh, ids, strict=True)
             }
             for position, story in stories.items():
@@ -215,7 +225,10 @@ class Ingestor:
                 story = stories.get(position)
                 if story is None:
                     story = next((known[k] for k in keys if known.get(k)), None)
-                    if story is None or story.reached_everyone or story.source_id == source.id:
+                    if story is None or story.source_id == source.id:
+                        continue
+                    await self._cover(session, source, story, article, now)
+                    if story.reached_everyone:
                         continue  # every chat this feed speaks to was considered at first sight
                 if source.primed:  # the first poll only learns what is already there
                     queued += await self._queue(session, source, story, article, index)
@@ -226,6 +239,29 @@ class Ingestor:
             ):
                 source.url = result.permanent_redirect  # the feed moved for good: follow it
         return len(fresh), queued
+
+    @staticmethod
+    async def _cover(
+        session: AsyncSession,
+        source: Source,
+        story: queries.KnownStory,
+        article: Article,
+        now: datetime,
+    ) -> None:
+        """Another outlet carried a stored story: note it, and have recent alerts say so.
+
+        A news search names the outlet after the headline; any other feed is its outlet.
+        """
+        search = source.added_by == "search"
+        publisher = outlet_name(source.title, article.title, from_search=search)
+        if not publisher or publisher == source.url or (search and publisher == source.title):
+            return  # a feed with no title, or a search item that names no outlet
+        if same_outlet(publisher, story.outlet):
+            return
+        if await queries.add_coverage(session, story.article_id, publisher, article.link, now):
+            await queries.revise_alerts(
+                session, story.article_id, sent_since=now - REVISE_WITHIN, at=now + REVISE_AFTER
+            )
 
     @staticmethod
     def _remember_poll(

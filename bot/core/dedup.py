@@ -95,7 +95,26 @@ def _capped(key: str) -> str:
 
 HEADLINE_MIN_WORDS = 6  # shorter titles ("Weather", "Live updates") repeat across stories
 # A news search feed names the publisher after its headlines: "Seoul should ... - Korea Herald".
-_PUBLISHER_SUFFIX = re.compile(r"\s+[-\u2013\u2014|]\s+[^-\u2013\u2014|]{1,60}$")
+_PUBLISHER_SUFFIX = re.compile(r"\s+[-\u2013\u2014|]\s+([^-\u2013\u2014|]{1,60})$")
+
+
+def search_publisher(title: str) -> str | None:
+    """The outlet a news search feed names after a headline ("... - Korea Herald")."""
+    found = _PUBLISHER_SUFFIX.search(title.strip())
+    return found.group(1).strip() if found else None
+
+
+def outlet_name(source_title: str, headline: str, *, from_search: bool) -> str:
+    """Who published an item: the feed's title, or for a news search the outlet it names."""
+    if from_search:
+        return search_publisher(headline) or source_title
+    return source_title
+
+
+def same_outlet(name: str, other: str) -> bool:
+    """Whether two names are one outlet ("Korea Herald" and "The Korea Herald - National")."""
+    a, b = normalize(name), normalize(other)
+    return bool(a and b) and (f" {a} " in f" {b} " or f" {b} " in f" {a} ")
 
 
 def headline_key(title: str, *, from_search: bool = False) -> str | None:

@@ -31,6 +31,7 @@ _MAX_SOURCE_LENGTH = 100
 _MAX_TAGS_LENGTH = 1000
 _LIST_TITLE_LENGTH = 200
 _MATCHED_LENGTH = 60  # the spelling shown in "(matched “…”)"
+_ALSO_NAMES = 5  # outlets named in "Also reported by", the rest counted
 
 _HTTP_LINK = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
 _UNTITLED = "(untitled)"
@@ -255,6 +256,7 @@ def format_alert(
     tags: Sequence[str],
     snippet_length: int = 300,
     matched: Mapping[str, str] | None = None,
+    also: Sequence[str] = (),
 ) -> str:
     """The alert for one article, at most MAX_MESSAGE_LENGTH characters of Telegram HTML.
 
@@ -262,13 +264,14 @@ def format_alert(
     as hashtags, then a snippet of the summary (or content) of about `snippet_length`.
     `matched` (tag name -> the normalized term that matched it, as `TagIndex.match` gives
     by key) says why: its terms are bold in the snippet, which is centred on the first of
-    them when it lies far into the text, and a tag matched by an alias names it.
+    them when it lies far into the text, and a tag matched by an alias names it. `also`
+    names the other outlets that carried the story.
     """
     matched = matched or {}
     source = _escaped_within(_squash(source_name), _MAX_SOURCE_LENGTH)
     meta = " · ".join(part for part in (source, _timestamp(article.published)) if part)
     tag_line = _hashtag_line(tags, _notes(article, tags, matched))
-    head = [line for line in (meta, tag_line) if line]
+    head = [line for line in (meta, _also_line(also), tag_line) if line]
     opening, closing = _title_tags(article.link)
     room = MAX_MESSAGE_LENGTH - len(opening) - len(closing) - sum(len(x) + 1 for x in head)
     title_text = _squash(article.title) or _UNTITLED
@@ -281,6 +284,20 @@ def format_alert(
     if snippet:
         lines += ["", snippet]
     return "\n".join(lines)
+
+
+def _also_line(outlets: Sequence[str]) -> str:
+    """ "Also reported by A, B and 3 more": the first few outlets, each cut short."""
+    names = [_escaped_within(_squash(name), _MAX_SOURCE_LENGTH) for name in outlets]
+    names = [name for name in dict.fromkeys(names) if name]
+    if not names:
+        return ""
+    shown, rest = names[:_ALSO_NAMES], len(names) - _ALSO_NAMES
+    if rest > 0:
+        return f"Also reported by {', '.join(shown)} and {rest} more"
+    if len(shown) == 1:
+        return f"Also reported by {shown[0]}"
+    return f"Also reported by {', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def format_article_line(article: Article) -> str:

@@ -18,7 +18,14 @@ from datetime import datetime, timedelta
 from selectolax.lexbor import LexborHTMLParser
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.core.digest import DigestItem, format_digest
 from bot.core.formatting import format_alert
@@ -32,6 +39,28 @@ from bot.store.models import utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=30)
+
+
+REVISE_RETRY = timedelta(minutes=1)
+
+
+def _by_chat(items: list[queries.Due]) -> list[list[queries.Due]]:
+    """Items grouped by chat, each group in the order given."""
+    groups: dict[int, list[queries.Due]] = {}
+    for item in items:
+        groups.setdefault(item.chat_id, []).append(item)
+    return list(groups.values())
+
+
+def _alert_text(item: queries.Due) -> str:
+    """A single alert's message, the same when first sent and when edited."""
+    return format_alert(
+        item.article.as_value(),
+        source_name=item.source_title,
+        tags=item.tags,
+        matched={name: term for name, term in item.matched.items() if term},
+        also=item.also,
+    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -93,10 +122,10 @@ class Sender:
         """Send one round of due alerts; returns how many alerts Telegram accepted."""
         async with self._store.transaction() as session:
             due = await queries.due_deliveries(session, utcnow(), self._batch_size)
-        by_chat: dict[int, list[queries.Due]] = {}
-        for item in due:
-            by_chat.setdefault(item.chat_id, []).append(item)
-        return sum(await asyncio.gather(*(self._drain_chat(items) for items in by_chat.values())))
+        sent = sum(await asyncio.gather(*map(self._drain_chat, _by_chat(due))))
+        async with self._store.transaction() as session:
+            edits = await queries.due_revisions(session, utcnow(), self._batch_size)
+        return sent + sum(await asyncio.gather(*map(self._revise_chat, _by_chat(edits))))
 
     async def _drain_chat(self, items: list[queries.Due]) -> int:
         """Send a chat's released alerts in order, per forum topic; hold the others."""
@@ -135,35 +164,81 @@ class Sender:
             text, covered = format_digest(
                 [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
             )
-            ok = await self._deliver(items[:covered], text, buttons.for_digest())
+            ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
             return (covered, covered == len(items)) if ok else (0, False)
         sent = 0
         for item in items[: self.PER_CHAT_PER_ROUND]:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
-            text = format_alert(
-                item.article.as_value(),
-                source_name=item.source_title,
-                tags=item.tags,
-                matched={name: term for name, term in item.matched.items() if term},
-            )
-            if not await self._deliver([item], text, buttons.for_alert(item.follow_ids)):
+            markup = buttons.for_alert(item.follow_ids)
+            if not await self._deliver([item], _alert_text(item), markup, editable=True):
                 return sent, False
             sent += 1
         return sent, sent == len(items)
 
+    async def _revise_chat(self, items: list[queries.Due]) -> int:
+        """Edit a chat's sent alerts to name the other outlets that carried their stories."""
+        done = 0
+        for item in items:
+            await self._pacer.wait_turn(item.chat_id, item.is_group)
+            done += await self._revise(item)
+        return done
+
+    async def _revise(self, item: queries.Due) -> bool:
+        """One edit, best effort: an alert that can no longer be edited keeps its old text.
+
+        True when Telegram took the edit.
+        """
+        assert item.message_id is not None  # due_revisions only returns sent single alerts
+        edited = False
+        try:
+            async with self._in_flight:
+                await self._pacer.start_send(item.chat_id)
+                await self._bot.edit_message_text(
+                    _alert_text(item),
+                    item.chat_id,
+                    item.message_id,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    reply_markup=buttons.for_alert(item.follow_ids),
+                )
+        except RetryAfter as exc:
+            await self._write(queries.hold, [item.delivery_id], utcnow() + _retry_after(exc))
+            return False
+        except Forbidden:
+            await self._write(queries.deactivate_chat, item.chat_id)
+            return False
+        except BadRequest as exc:  # deleted, too old, unchanged: nothing more to do
+            log.info("alert %s not edited: %s", item.delivery_id, exc.message)
+        except NetworkError as exc:  # timeouts and 5xx
+            log.warning("editing alert %s failed (%s); will retry", item.delivery_id, exc)
+            await self._write(queries.hold, [item.delivery_id], utcnow() + REVISE_RETRY)
+            return False
+        except TelegramError as exc:  # e.g. the chat moved: its old messages stay as they are
+            log.info("alert %s not edited: %s", item.delivery_id, exc)
+        else:
+            edited = True
+        await self._write(queries.revised, item.delivery_id)
+        return edited
+
     async def _deliver(
-        self, items: list[queries.Due], text: str, markup: InlineKeyboardMarkup | None
+        self,
+        items: list[queries.Due],
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        editable: bool,
     ) -> bool:
         """Send one message for these alerts of one chat and record the outcome.
 
-        False when they have to wait; whatever happened, none is dropped.
+        False when they have to wait; whatever happened, none is dropped. An `editable`
+        message (a single alert) keeps its id, to be edited when the story spreads.
         """
         chat_id, ids = items[0].chat_id, [item.delivery_id for item in items]
         try:
             async with self._in_flight:
                 await self._pacer.start_send(chat_id)
-                await self._send(chat_id, text, items[0].thread_id, markup)
-                await self._write(queries.mark_sent, ids)
+                message_id = await self._send(chat_id, text, items[0].thread_id, markup)
+                await self._write(queries.mark_sent, ids, message_id if editable else None)
         except RetryAfter as exc:
             until = utcnow() + _retry_after(exc)
             await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
@@ -191,10 +266,11 @@ class Sender:
         text: str,
         thread_id: int | None,
         markup: InlineKeyboardMarkup | None,
-    ) -> None:
+    ) -> int:
+        """Send, falling back to plain text if Telegram cannot parse the HTML; the message id."""
         where = {"message_thread_id": thread_id, "reply_markup": markup}
         try:
-            await self._bot.send_message(
+            message = await self._bot.send_message(
                 chat_id,
                 text,
                 parse_mode=ParseMode.HTML,
@@ -206,7 +282,8 @@ class Sender:
                 raise
             log.warning("Telegram refused an alert's HTML (%s); sending plain text", exc.message)
             plain = LexborHTMLParser(text).text(separator="")
-            await self._bot.send_message(chat_id, plain, **where)
+            message = await self._bot.send_message(chat_id, plain, **where)
+        return message.message_id
 
     async def _write(self, change: Callable[..., Awaitable[None]], *args: object) -> None:
         """Apply one outbox or chat change in its own transaction."""

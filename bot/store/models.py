@@ -223,6 +223,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("chat_id", "article_id"),
         Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+        Index("ix_outbox_revise", "revise", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -237,6 +238,24 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A single alert's message, kept so it can be edited when more outlets carry the story.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A sent alert whose text is out of date: edited at `next_attempt_at`, then cleared.
+    revise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Coverage(Base):
+    """Another outlet that carried a stored story: "also reported by" on its alert."""
+
+    __tablename__ = "coverage"
+    __table_args__ = (UniqueConstraint("article_id", "publisher_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    publisher_key: Mapped[str] = mapped_column(String(TITLE_LENGTH))  # normalized name
+    publisher: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    link: Mapped[str] = mapped_column(Text, default="")
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ChatAlias(Base):

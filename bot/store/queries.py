@@ -17,14 +17,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.article import Article as ArticleValue
+from bot.core.dedup import outlet_name
 from bot.core.schedule import Plan
 from bot.core.tags import Tag
+from bot.core.text import normalize
 from bot.store.models import (
     TITLE_LENGTH,
     Article,
     Chat,
     ChatAlias,
     ChatSource,
+    Coverage,
     DefinitionSighting,
     Delivery,
     Follow,
@@ -289,6 +292,7 @@ class KnownStory:
     source_id: int | None
     reached_everyone: bool
     first_seen_at: datetime
+    outlet: str = ""  # who published it (see dedup.outlet_name)
 
 
 T = TypeVar("T")
@@ -307,14 +311,22 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
     for batch in _batches(set(keys)):
         rows = await session.execute(
             select(
-                StoryKey.key, Article.id, Article.source_id, Source.operator, Article.first_seen_at
+                StoryKey.key,
+                Article.id,
+                Article.source_id,
+                Source.operator,
+                Article.first_seen_at,
+                Source.title,
+                Source.added_by,
+                Article.title,
             )
             .join(Article, Article.id == StoryKey.article_id)
             .outerjoin(Source, Source.id == Article.source_id)
             .where(StoryKey.key.in_(batch))
         )
-        for key, article_id, source_id, operator, seen in rows:
-            found[key] = KnownStory(article_id, source_id, bool(operator), seen)
+        for key, article_id, source_id, operator, seen, source_title, added_by, title in rows:
+            outlet = outlet_name(source_title or "", title, from_search=added_by == "search")
+            found[key] = KnownStory(article_id, source_id, bool(operator), seen, outlet)
     return found
 
 
@@ -420,6 +432,8 @@ class Due:
     article: Article
     source_title: str
     follow_ids: dict[str, int]  # tag name -> the chat's follow row, for "Unfollow" buttons
+    also: tuple[str, ...] = ()  # other outlets that carried the story, first seen first
+    message_id: int | None = None  # the alert's message, once sent
 
     @property
     def is_group(self) -> bool:
@@ -432,13 +446,23 @@ class Due:
 
 async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
     """Unsent alerts whose time has come, for active chats, oldest first."""
+    return await _due(session, Delivery.sent_at.is_(None), now, limit)
+
+
+async def due_revisions(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
+    """Sent alerts to edit (more outlets carried the story), for active chats."""
+    return await _due(session, Delivery.revise & Delivery.sent_at.is_not(None), now, limit)
+
+
+async def _due(session: AsyncSession, which: Any, now: datetime, limit: int) -> list[Due]:
+    """Outbox rows of `which` kind due by `now`, with what formatting their alert needs."""
     rows = (
         await session.execute(
-            select(Delivery, Chat, Article, Source.title)
+            select(Delivery, Chat, Article, Source.title, Source.added_by)
             .join(Article, Article.id == Delivery.article_id)
             .join(Chat, Chat.id == Delivery.chat_id)
             .outerjoin(Source, Source.id == Article.source_id)
-            .where(Delivery.sent_at.is_(None), Delivery.next_attempt_at <= now, Chat.active)
+            .where(which, Delivery.next_attempt_at <= now, Chat.active)
             .order_by(Delivery.id)
             .limit(limit)
         )
@@ -449,10 +473,12 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
             select(Follow.chat_id, Follow.tag_name, Follow.id).where(Follow.chat_id.in_(batch))
         )
         follows.update(((chat_id, name), follow_id) for chat_id, name, follow_id in found)
+    also = await coverage_of(session, {d.article_id for d, *_ in rows})
     due = []
-    for d, chat, a, title in rows:
+    for d, chat, a, title, added_by in rows:
         matched = dict(d.matched) if d.matched else dict.fromkeys(d.tags, "")
         ids = {name: follows[d.chat_id, name] for name in matched if (d.chat_id, name) in follows}
+        outlet = outlet_name(title or "", a.title, from_search=added_by == "search")
         due.append(
             Due(
                 d.id,
@@ -464,11 +490,65 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> li
                 d.attempts,
                 d.created_at,
                 a,
-                title or "",
+                outlet,
                 ids,
+                tuple(also.get(d.article_id, ())),
+                d.message_id,
             )
         )
     return due
+
+
+# --- coverage: "also reported by" ----------------------------------------------------------
+
+
+async def add_coverage(
+    session: AsyncSession, article_id: int, publisher: str, link: str, now: datetime
+) -> bool:
+    """Note that another outlet carried a story; False when it was already noted."""
+    publisher = publisher[:TITLE_LENGTH]
+    row = {
+        "article_id": article_id,
+        "publisher_key": normalize(publisher)[:TITLE_LENGTH],
+        "publisher": publisher,
+        "link": link,
+        "seen_at": now,
+    }
+    return await _insert_ignoring_conflicts(session, Coverage, [row]) == 1
+
+
+async def coverage_of(session: AsyncSession, article_ids: Iterable[int]) -> dict[int, list[str]]:
+    """article id -> the outlets that also carried it, in the order they were seen."""
+    found: dict[int, list[str]] = {}
+    for batch in _batches(article_ids):
+        rows = await session.execute(
+            select(Coverage.article_id, Coverage.publisher)
+            .where(Coverage.article_id.in_(batch))
+            .order_by(Coverage.id)
+        )
+        for article_id, publisher in rows:
+            found.setdefault(article_id, []).append(publisher)
+    return found
+
+
+async def revise_alerts(
+    session: AsyncSession, article_id: int, sent_since: datetime, at: datetime
+) -> None:
+    """Have the story's alerts sent since `sent_since` edited at `at` to show new coverage."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.article_id == article_id,
+            Delivery.sent_at >= sent_since,
+            Delivery.message_id.is_not(None),
+        )
+        .values(revise=True, next_attempt_at=at)
+    )
+
+
+async def revised(session: AsyncSession, delivery_id: int) -> None:
+    """The alert's edit is done, or can never be done: stop trying."""
+    await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(revise=False))
 
 
 async def hold(session: AsyncSession, delivery_ids: Sequence[int], until: datetime) -> None:
@@ -493,11 +573,14 @@ async def update_chat_settings(session: AsyncSession, chat_id: int, **values: ob
     )
 
 
-async def mark_sent(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
+async def mark_sent(
+    session: AsyncSession, delivery_ids: Sequence[int], message_id: int | None = None
+) -> None:
+    """Telegram took these alerts; `message_id` (a single alert's) lets it be edited later."""
     await session.execute(
         update(Delivery)
         .where(Delivery.id.in_(list(delivery_ids)))
-        .values(sent_at=utcnow(), last_error=None)
+        .values(sent_at=utcnow(), last_error=None, message_id=message_id)
     )
 
 

@@ -37,6 +37,20 @@ def test_alert_layout() -> None:
     )
 
 
+def test_other_outlets_follow_the_source_the_first_few_by_name() -> None:
+    def also_line(outlets: list[str]) -> str:
+        text = format_alert(REPORT, source_name="Korea Herald", tags=["KIDA"], also=outlets)
+        return text.split("\n")[2]
+
+    assert also_line(["Yonhap"]) == "Also reported by Yonhap"
+    assert also_line(["Yonhap", "AT&T News"]) == "Also reported by Yonhap and AT&amp;T News"
+    many = [f"Outlet {n}" for n in range(8)]
+    assert also_line(many) == (
+        "Also reported by Outlet 0, Outlet 1, Outlet 2, Outlet 3, Outlet 4 and 3 more"
+    )
+    assert also_line(["", " "]) == "#KIDA"  # no names, no line
+
+
 def test_time_is_shown_in_utc() -> None:
     seoul = timezone(timedelta(hours=9))
     article = Article(title="t", published=datetime(2025, 4, 16, 18, 30, tzinfo=seoul))
@@ -103,7 +117,10 @@ def test_every_part_at_once_fits() -> None:
         published=PUBLISHED,
     )
     tags = [f"tag{n} " + "x" * 90 for n in range(100)]
-    text = format_alert(article, source_name="&" * 1000, tags=tags, snippet_length=10_000)
+    also = ["&" * 1000] * 3 + ["<b>" * 100, "x"]
+    text = format_alert(
+        article, source_name="&" * 1000, tags=tags, snippet_length=10_000, also=also
+    )
     assert len(text) <= MAX_MESSAGE_LENGTH
     assert "2025-04-16 09:30 UTC" in text
     assert "#Tag0" in text
