@@ -334,7 +334,8 @@ async def test_follow_in_a_forum_topic_and_from_a_channel(
 ) -> None:
     forum, channel = -100555, -100666
     telegram.add_chat(forum, "supergroup", is_forum=True, admins={ADMIN: "administrator"})
-    telegram.add_chat(channel, "channel", title="Alerts channel")
+    bot_admin = {telegram.bot_user["id"]: "administrator"}
+    telegram.add_chat(channel, "channel", title="Alerts channel", admins=bot_admin)
     before = len(telegram.sent_messages(forum))
     telegram.send_message(forum, "/follow KIDA", from_user=ADMIN, message_thread_id=12)
     answer = (await asyncio.to_thread(telegram.wait_for_messages, forum, before + 1))[-1]
