@@ -28,7 +28,7 @@ from bot.search import search_urls
 from bot.sources.guard import UnsafeURLError, check_public, check_url
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Source, utcnow
+from bot.store.models import Chat, Source, utcnow
 
 MAX_TAGS_PER_CHAT = 200
 LATEST_SCAN = 1000  # how many recent stories /latest looks through
@@ -252,3 +252,40 @@ async def remove_source(store: Store, chat_id: int, text: str) -> str:
                 await queries.remove_chat_source(session, chat_id, source.id)
                 return source.url
     raise ActionError("This chat has no such source; /sources lists them.")
+
+
+@dataclass(frozen=True)
+class ManagedChat:
+    """A channel or group a private chat manages with /target: its commands act there."""
+
+    id: int
+    title: str
+    type: str
+
+
+def _managed(chat: Chat | None) -> ManagedChat | None:
+    """The stored chat as a plain value; a chat without a title is named by its id."""
+    if chat is None:
+        return None
+    return ManagedChat(chat.id, chat.title or str(chat.id), chat.type)
+
+
+async def set_target(store: Store, chat_id: int, target: ManagedChat) -> None:
+    """Make `chat_id`'s commands act on `target`, recorded as a chat alerts can go to."""
+    async with store.transaction() as session:
+        await queries.touch_chat(session, target.id, target.type, target.title)
+        await queries.set_target(session, chat_id, target.id)
+
+
+async def clear_target(store: Store, chat_id: int) -> ManagedChat | None:
+    """Commands act on the chat itself again; returns the chat it managed until now."""
+    async with store.transaction() as session:
+        previous = await queries.target_of(session, chat_id)
+        await queries.set_target(session, chat_id, None)
+    return _managed(previous)
+
+
+async def target(store: Store, chat_id: int) -> ManagedChat | None:
+    """The chat `chat_id`'s commands act on, if not itself."""
+    async with store.transaction() as session:
+        return _managed(await queries.target_of(session, chat_id))

@@ -309,6 +309,30 @@ async def test_chat_member_statuses(api: TelegramEmulator, bot: Bot) -> None:
     assert isinstance(await bot.get_chat_member(GROUP, ALICE), ChatMemberAdministrator)
 
 
+async def test_channel_rights_decide_whether_the_bot_may_post(
+    api: TelegramEmulator, bot: Bot
+) -> None:
+    bot_id = api.bot_user["id"]
+    api.add_chat(CHANNEL, "channel", title="Alerts", username="alerts", admins={OWNER: "creator"})
+    with pytest.raises(BadRequest, match="Need administrator rights in the channel chat"):
+        await bot.send_message("@alerts", "x")
+    api.set_member_status(CHANNEL, bot_id, "administrator", rights={"can_post_messages": False})
+    member = await bot.get_chat_member("@alerts", bot_id)
+    assert isinstance(member, ChatMemberAdministrator) and member.can_post_messages is False
+    assert member.can_pin_messages is None  # "groups only" rights are not sent for channels
+    with pytest.raises(BadRequest, match="Need administrator rights"):
+        await bot.send_message(CHANNEL, "x")
+    api.set_member_status(CHANNEL, bot_id, "administrator")
+    assert (await bot.get_chat_member(CHANNEL, bot_id)).can_post_messages is True
+    await bot.send_message("@alerts", "x")
+    api.set_member_status(CHANNEL, bot_id, "left")
+    with pytest.raises(Forbidden, match="not a member of the channel chat"):
+        await bot.send_message(CHANNEL, "x")
+    assert len(api.sent_messages(CHANNEL)) == 1
+    group_admin = await bot.get_chat_member(GROUP, ADMIN)
+    assert group_admin.can_pin_messages is True and group_admin.can_post_messages is None
+
+
 async def test_messages_on_behalf_of_a_chat_carry_sender_chat(
     api: TelegramEmulator, bot: Bot
 ) -> None:

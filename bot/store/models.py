@@ -91,6 +91,10 @@ class Chat(Base):
     digest: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     digest_at: Mapped[time] = mapped_column(Time, default=time(8), server_default="08:00:00")
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A private chat's /target: the chat its commands manage (None: itself). No foreign
+    # key: adding one would make SQLite rebuild `chats`, and dropping the old table there
+    # cascades into every follow. The queries keep it pointing at a known chat.
+    target_id: Mapped[int | None] = mapped_column(BigInteger)
 
     def plan(self) -> Plan:
         quiet = (self.quiet_start, self.quiet_end) if self.quiet_start and self.quiet_end else None

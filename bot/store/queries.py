@@ -172,6 +172,22 @@ async def recipients(
     return [Recipient(*row) for row in rows]
 
 
+# --- targets: a private chat managing another chat (/target) -----------------------------
+
+
+async def set_target(session: AsyncSession, chat_id: int, target_id: int | None) -> None:
+    """Make `chat_id`'s commands act on `target_id` (a chat already recorded), or on itself."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(target_id=target_id))
+
+
+async def target_of(session: AsyncSession, chat_id: int) -> Chat | None:
+    """The chat `chat_id` manages with /target, if any."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None or chat.target_id is None:
+        return None
+    return await session.get(Chat, chat.target_id)
+
+
 # --- sources ----------------------------------------------------------------------------
 
 
@@ -610,7 +626,9 @@ async def deactivate_chat(session: AsyncSession, chat_id: int) -> None:
 
 
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """A group became a supergroup: its follows, sources and pending alerts move along."""
+    """A group became a supergroup: its follows, sources, pending alerts and the private
+    chats managing it (/target) move along."""
+    await session.execute(update(Chat).where(Chat.target_id == old_id).values(target_id=new_id))
     if await session.get(Chat, new_id) is None:
         await session.execute(
             update(Chat).where(Chat.id == old_id).values(id=new_id, type="supergroup")

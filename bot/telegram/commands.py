@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
 
-from telegram import BotCommand, Message, MessageEntity, Update
+from telegram import Bot, BotCommand, Chat, Message, MessageEntity, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -29,7 +29,7 @@ from bot.delivery.limits import Pacer
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
-from bot.telegram import texts
+from bot.telegram import targets, texts
 from bot.telegram.permissions import ADMIN_STATUSES, may_change
 from bot.vocabulary import Vocabulary
 
@@ -38,9 +38,26 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
-def required_argument(update: Update, usage: str) -> str:
+@dataclass(frozen=True)
+class Place:
+    """Where a command acts: the chat it was sent in (in a forum topic, `thread_id`), or the
+    channel or group that chat manages (`target`, see /target)."""
+
+    chat_id: int
+    thread_id: int | None = None
+    target: actions.ManagedChat | None = None
+
+    @property
+    def here(self) -> bool:
+        return self.target is None
+
+
+Command = Callable[[Message, Place], Awaitable[str]]  # returns the answer, as HTML
+
+
+def required_argument(message: Message, usage: str) -> str:
     """The command's argument; without one, the usage line is the answer."""
-    argument = command_argument(update.effective_message)
+    argument = command_argument(message)
     if not argument:
         raise actions.ActionError(usage)
     return argument
@@ -67,7 +84,7 @@ class Commands:
     pacer: Pacer = field(default_factory=Pacer)
 
     def register(self, app: Application) -> None:
-        guarded = {
+        guarded: dict[str, Command] = {
             "follow": self.follow,
             "unfollow": self.unfollow,
             "addsource": self.addsource,
@@ -78,9 +95,7 @@ class Commands:
             "timezone": self.settings_command("timezone", texts.TIMEZONE_USAGE),
             "quiet": self.settings_command("quiet", texts.QUIET_USAGE),
         }
-        open_to_all = {
-            "start": self.show_help,
-            "help": self.show_help,
+        open_to_all: dict[str, Command] = {
             "list": self.list_tags,
             "latest": self.latest,
             "settings": self.show_settings,
@@ -90,11 +105,14 @@ class Commands:
         # New messages and channel posts (a channel's admins post as the channel); edits of
         # an old command are not run again.
         fresh = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
-        for name, handler in open_to_all.items():
-            app.add_handler(CommandHandler(name, self._answers_errors(handler), filters=fresh))
-        for name, handler in guarded.items():
-            guarded_handler = self._answers_errors(self._admins_only(handler))
-            app.add_handler(CommandHandler(name, guarded_handler, filters=fresh))
+        for name in ("start", "help"):
+            app.add_handler(CommandHandler(name, self.show_help, filters=fresh))
+        app.add_handler(CommandHandler("target", self._answers_errors(self.target), filters=fresh))
+        for name, command in open_to_all.items():
+            app.add_handler(CommandHandler(name, self._acting(command), filters=fresh))
+        for name, command in guarded.items():
+            handler = self._acting(command, guarded=True)
+            app.add_handler(CommandHandler(name, handler, filters=fresh))
         app.add_handler(CallbackQueryHandler(self.button))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(MessageHandler(filters.COMMAND, self._answers_errors(self.unknown)))
@@ -127,85 +145,39 @@ class Commands:
 
         return wrapped
 
-    def _admins_only(self, handler: Handler) -> Handler:
-        """Let only those who may change the chat's tags through (see permissions)."""
+    def _acting(self, command: Command, guarded: bool = False) -> Handler:
+        """Run a command where it acts (see `_place`) and answer with its outcome, led by
+        the /target's name when there is one. In groups, guarded commands are for
+        administrators (see permissions); on a target, every command is for its admins."""
 
-        async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             message = update.effective_message
-            if message is None:
+            try:
+                place = await self._place(context.bot, message)
+            except actions.ActionError as exc:  # no longer allowed to manage the target
+                await self._reply(update, escape(str(exc)))
                 return
-            if not await may_change(context.bot, message):
-                await self._reply(update, escape(texts.ADMINS_ONLY))
-                return
-            await handler(update, context)
+            try:
+                if guarded and place.here and not await may_change(context.bot, message):
+                    answer = escape(texts.ADMINS_ONLY)
+                else:
+                    answer = await command(message, place)
+            except actions.ActionError as exc:
+                answer = escape(str(exc))
+            await self._reply(update, texts.acting_on(place.target, answer))
 
-        return wrapped
+        return handler
 
-    # --- commands --------------------------------------------------------------------
-
-    async def show_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update, texts.HELP)
-
-    async def follow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, texts.FOLLOW_USAGE)
-        aliases = await self.vocabulary.table()
-        message = update.effective_message
-        topic = message.message_thread_id if message.is_topic_message else None
-        change = await actions.follow(
-            self.store,
-            update.effective_chat.id,
-            argument,
-            aliases,
-            thread_id=topic,
-            search_templates=self.search_templates,
-        )
-        await self._reply(update, texts.followed(change, aliases))
-
-    async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, texts.UNFOLLOW_USAGE)
-        aliases = await self.vocabulary.table()
-        change = await actions.unfollow(self.store, update.effective_chat.id, argument, aliases)
-        await self._reply(update, texts.unfollowed(change))
-
-    async def list_tags(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        snapshot = await self.vocabulary.snapshot()
-        chat_id = update.effective_chat.id
-        tags = await actions.chat_tags(self.store, chat_id, snapshot.table)
-        await self._reply(update, texts.tag_list(tags, snapshot.table, snapshot.for_chat(chat_id)))
-
-    async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, texts.LATEST_USAGE)
-        aliases = await self.vocabulary.table()
-        tag, found = await actions.latest(self.store, update.effective_chat.id, argument, aliases)
-        await self._reply(update, texts.latest(tag, found))
-
-    async def alias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = command_argument(update.effective_message)
-        chat_id = update.effective_chat.id
-        if not argument:
-            snapshot = await self.vocabulary.snapshot()
-            await self._reply(update, texts.chat_aliases(snapshot.for_chat(chat_id)))
-            return
-        tag, name, added = await actions.add_alias(self.store, chat_id, argument)
-        await self._reply(update, texts.alias_added(tag, name, added))
-
-    async def unalias(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, actions.ALIAS_USAGE)
-        tag, name, removed = await actions.remove_alias(
-            self.store, update.effective_chat.id, argument
-        )
-        await self._reply(update, texts.alias_removed(tag, name, removed))
-
-    async def addsource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, texts.ADDSOURCE_USAGE)
-        added = await actions.add_source(
-            self.store,
-            self.ingestor,
-            update.effective_chat.id,
-            argument,
-            allow_private=self.allow_private_networks,
-        )
-        await self._reply(update, texts.source_added(added.url, added.items))
+    async def _place(self, bot: Bot, message: Message) -> Place:
+        """The chat a command acts on: a private chat's /target while its user still
+        administers it, else the chat itself (into the forum topic it was sent in)."""
+        chat = message.chat
+        target = await actions.target(self.store, chat.id) if chat.type == Chat.PRIVATE else None
+        if target is None:
+            topic = message.message_thread_id if message.is_topic_message else None
+            return Place(chat.id, thread_id=topic)
+        await targets.recheck(bot, target, message.from_user.id)
+        return Place(target.id, target=target)
 
     async def _reply(self, update: Update, html_text: str) -> None:
         """Answer in the chat, in as many messages as Telegram's length limit needs.
@@ -220,21 +192,93 @@ class Commands:
                 part, parse_mode=ParseMode.HTML, do_quote=False
             )
 
-    def settings_command(self, setting: str, usage: str) -> Handler:
+    # --- commands --------------------------------------------------------------------
+
+    async def show_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update, texts.HELP)
+
+    async def target(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/target @channel, /target off, or /target alone: which chat this one manages."""
+        message = update.effective_message
+        if message.chat.type != Chat.PRIVATE:
+            raise actions.ActionError(texts.TARGET_PRIVATE_ONLY)
+        argument = command_argument(message)
+        if not argument:
+            answer = texts.target_shown(await actions.target(self.store, message.chat.id))
+        elif argument.lower() == "off":
+            answer = texts.target_cleared(await actions.clear_target(self.store, message.chat.id))
+        else:
+            chosen = await targets.choose(context.bot, argument, message.from_user.id)
+            await actions.set_target(self.store, message.chat.id, chosen)
+            answer = texts.target_set(chosen)
+        await self._reply(update, answer)
+
+    async def follow(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, texts.FOLLOW_USAGE)
+        aliases = await self.vocabulary.table()
+        change = await actions.follow(
+            self.store,
+            place.chat_id,
+            argument,
+            aliases,
+            thread_id=place.thread_id,
+            search_templates=self.search_templates,
+        )
+        return texts.followed(change, aliases, here=place.here)
+
+    async def unfollow(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, texts.UNFOLLOW_USAGE)
+        aliases = await self.vocabulary.table()
+        change = await actions.unfollow(self.store, place.chat_id, argument, aliases)
+        return texts.unfollowed(change)
+
+    async def list_tags(self, message: Message, place: Place) -> str:
+        snapshot = await self.vocabulary.snapshot()
+        tags = await actions.chat_tags(self.store, place.chat_id, snapshot.table)
+        return texts.tag_list(tags, snapshot.table, snapshot.for_chat(place.chat_id))
+
+    async def latest(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, texts.LATEST_USAGE)
+        aliases = await self.vocabulary.table()
+        tag, found = await actions.latest(self.store, place.chat_id, argument, aliases)
+        return texts.latest(tag, found)
+
+    async def alias(self, message: Message, place: Place) -> str:
+        argument = command_argument(message)
+        if not argument:
+            snapshot = await self.vocabulary.snapshot()
+            return texts.chat_aliases(snapshot.for_chat(place.chat_id))
+        tag, name, added = await actions.add_alias(self.store, place.chat_id, argument)
+        return texts.alias_added(tag, name, added)
+
+    async def unalias(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, actions.ALIAS_USAGE)
+        tag, name, removed = await actions.remove_alias(self.store, place.chat_id, argument)
+        return texts.alias_removed(tag, name, removed)
+
+    async def addsource(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, texts.ADDSOURCE_USAGE)
+        added = await actions.add_source(
+            self.store,
+            self.ingestor,
+            place.chat_id,
+            argument,
+            allow_private=self.allow_private_networks,
+        )
+        return texts.source_added(added.url, added.items, here=place.here)
+
+    def settings_command(self, setting: str, usage: str) -> Command:
         """/digest, /timezone or /quiet: change one delivery setting and show them all."""
 
-        async def change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            argument = required_argument(update, usage)
-            plan = await actions.change_settings(
-                self.store, update.effective_chat.id, setting, argument
-            )
-            await self._reply(update, texts.settings(plan))
+        async def change(message: Message, place: Place) -> str:
+            argument = required_argument(message, usage)
+            plan = await actions.change_settings(self.store, place.chat_id, setting, argument)
+            return texts.settings(plan)
 
         return change
 
-    async def show_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        plan = await actions.chat_plan(self.store, update.effective_chat.id)
-        await self._reply(update, texts.settings(plan))
+    async def show_settings(self, message: Message, place: Place) -> str:
+        return texts.settings(await actions.chat_plan(self.store, place.chat_id))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A press on an alert's button: it acts only on the chat it was pressed in."""
@@ -252,14 +296,14 @@ class Commands:
                 return
         await query.answer(await actions.press(self.store, chat.id, request))
 
-    async def list_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        own, shared = await actions.chat_sources(self.store, update.effective_chat.id)
-        await self._reply(update, texts.sources(own, shared))
+    async def list_sources(self, message: Message, place: Place) -> str:
+        own, shared = await actions.chat_sources(self.store, place.chat_id)
+        return texts.sources(own, shared)
 
-    async def removesource(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        argument = required_argument(update, texts.REMOVESOURCE_USAGE)
-        url = await actions.remove_source(self.store, update.effective_chat.id, argument)
-        await self._reply(update, f"Removed {escape(url)}.")
+    async def removesource(self, message: Message, place: Place) -> str:
+        argument = required_argument(message, texts.REMOVESOURCE_USAGE)
+        url = await actions.remove_source(self.store, place.chat_id, argument)
+        return texts.source_removed(url)
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

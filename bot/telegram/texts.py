@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from bot.actions import ALIAS_USAGE, TagChange
+from bot.actions import ALIAS_USAGE, ManagedChat, TagChange
 from bot.core.aliases import AliasTable
 from bot.core.article import Article
 from bot.core.formatting import MAX_MESSAGE_LENGTH, format_article_line
@@ -28,6 +28,8 @@ HELP = (
     "/alias KIDA = 국방연구원: in this chat, a name that counts as a tag (/unalias undoes)\n"
     "/settings: how alerts are delivered here; change with /digest off|hourly|daily 08:00, "
     "/timezone Asia/Seoul, /quiet 23:00-07:00 (or off)\n"
+    "/target @channel: in a private chat with me, manage a channel or group you "
+    "administer (the commands above then act there; /target off comes back)\n"
     "/help: this message\n\n"
     "Quotes, OR and -word work as in a search box: /follow K2 tank -toy or "
     '/follow "LIG Nex1" OR LIG넥스원\n\n'
@@ -50,10 +52,11 @@ COMMANDS = [
     ("digest", "Alerts as a digest: off, hourly, daily 08:00"),
     ("timezone", "This chat's time zone, e.g. Asia/Seoul"),
     ("quiet", "Quiet hours, e.g. 23:00-07:00, or off"),
+    ("target", "In private: manage a channel you administer"),
     ("help", "How to use this bot"),
 ]
 
-ADMINS_ONLY = "Only this group's administrators can change what it follows."
+ADMINS_ONLY = "Only this chat's administrators can change what it follows."
 FOLLOW_USAGE = "Tell me what to follow, for example: /follow KIDA, Hanwha Aerospace"
 UNFOLLOW_USAGE = "Tell me which tag to drop, for example: /unfollow KIDA"
 LATEST_USAGE = "Tell me the tag, for example: /latest KIDA"
@@ -73,11 +76,13 @@ def describe_tag(tag: Tag, aliases: AliasTable, own: Sequence[str] = ()) -> str:
     return line
 
 
-def followed(change: TagChange, aliases: AliasTable) -> str:
+def followed(change: TagChange, aliases: AliasTable, here: bool = True) -> str:
+    """`here`: alerts go to the chat the command came from, not to its /target."""
     parts = []
     if change.changed:
         lines = "\n".join("• " + describe_tag(t, aliases) for t in change.changed)
-        parts.append(f"Now following:\n{lines}\n\nNew articles that match will be posted here.")
+        where = "here" if here else "there"
+        parts.append(f"Now following:\n{lines}\n\nNew articles that match will be posted {where}.")
     if change.unchanged:
         parts.append("Already followed: " + ", ".join(escape(t.name) for t in change.unchanged))
     parts.extend(escape(e) for e in change.errors)
@@ -130,11 +135,15 @@ def latest(tag: Tag, articles: list[Article]) -> str:
     return f"Latest for <b>{escape(tag.name)}</b>:\n{lines}"
 
 
-def source_added(url: str, items: int) -> str:
+def source_added(url: str, items: int, here: bool = True) -> str:
     return (
         f"Added {escape(url)}: it lists {items} {'article' if items == 1 else 'articles'} now. "
-        "New ones that match this chat's tags will be posted here."
+        f"New ones that match this chat's tags will be posted {'here' if here else 'there'}."
     )
+
+
+def source_removed(url: str) -> str:
+    return f"Removed {escape(url)}."
 
 
 def unknown_command(command: str) -> str:
@@ -211,3 +220,92 @@ def failing_source(source: Source) -> str:
         f"for more than a day: {escape(source.last_error or 'no answer')}. I keep trying; "
         "/sources shows its state and /removesource drops it."
     )
+
+
+# --- /target: managing a channel or group from a private chat ---------------------------
+# Refusals are plain text (ActionError messages are escaped); the rest is HTML.
+
+TARGET_USAGE = (
+    "Name the channel or group as @name, t.me/name or its numeric id (such as "
+    "-1001234567890), for example: /target @mychannel. /target off manages this chat again."
+)
+TARGET_PRIVATE_ONLY = (
+    "/target works in a private chat with me: open one, send /target @yourchannel there, "
+    "and the commands you send me there act on that channel. Here, commands act on this chat."
+)
+TARGET_IS_A_PERSON = "That is a person's chat; /target takes a channel or a group."
+
+
+def target_not_found(reference: str) -> str:
+    return (
+        f"I cannot find {reference}. Add me to the channel as an administrator first (with "
+        "the right to post messages), then send /target again. A private channel has no "
+        "@name: use its numeric id."
+    )
+
+
+def bot_cannot_post(title: str, chat_type: str) -> str:
+    if chat_type == "channel":
+        return (
+            f'I am not an administrator of "{title}" allowed to post messages. Make me one '
+            '(with "Post messages" on), then send /target again.'
+        )
+    return f'I cannot write in "{title}". Add me to it, then send /target again.'
+
+
+def not_target_admin(title: str) -> str:
+    return (
+        f'Only the creator or an administrator of "{title}" can manage it from here, and '
+        "Telegram says you are not one."
+    )
+
+
+def target_demoted(title: str) -> str:
+    return (
+        f'You are no longer an administrator of "{title}", so I did nothing. /target off '
+        "goes back to managing this chat."
+    )
+
+
+def target_unreachable(title: str) -> str:
+    return (
+        f'Telegram would not tell me whether you still administer "{title}" (was I removed '
+        "from it?), so I did nothing. Add me back as an administrator, or send /target off."
+    )
+
+
+def target_set(target: ManagedChat) -> str:
+    return (
+        f"From now on, the commands you send here act on <b>{escape(target.title)}</b>: "
+        "/follow KIDA here, and KIDA's alerts are posted there. /target off manages this "
+        "chat again."
+    )
+
+
+def target_shown(target: ManagedChat | None) -> str:
+    if target is None:
+        return (
+            "Commands here act on this chat. To manage a channel or group you administer, "
+            "add me to it as an administrator allowed to post, then send /target @name (or "
+            "its t.me link, or its numeric id)."
+        )
+    return (
+        f"Commands here act on <b>{escape(target.title)}</b>. /target @other switches to "
+        "another chat; /target off comes back to this one."
+    )
+
+
+def target_cleared(previous: ManagedChat | None) -> str:
+    if previous is None:
+        return "Commands here already act on this chat."
+    return (
+        f"Commands here act on this chat again. <b>{escape(previous.title)}</b> keeps its "
+        "tags and gets its alerts as before."
+    )
+
+
+def acting_on(target: ManagedChat | None, html_text: str) -> str:
+    """A command's answer; on a /target, led by the chat it acted on."""
+    if target is None:
+        return html_text
+    return f"For <b>{escape(target.title)}</b>:\n{html_text}"

@@ -114,7 +114,12 @@ _ADMIN_RIGHTS: JSON = {
     "can_post_stories": False,
     "can_edit_stories": False,
     "can_delete_stories": False,
-    "can_pin_messages": True,
+}
+#: Rights the Bot API sends only for some chat types ("channels only", "groups only", ...).
+_ADMIN_RIGHTS_BY_CHAT_TYPE: dict[str, JSON] = {
+    "channel": {"can_post_messages": True, "can_edit_messages": True},
+    "group": {"can_pin_messages": True},
+    "supergroup": {"can_pin_messages": True, "can_manage_topics": False},
 }
 
 _DEFAULT_DESCRIPTIONS = {
@@ -208,6 +213,7 @@ class _Fault:
 class _ChatState:
     chat: JSON
     members: dict[int, MemberStatus] = field(default_factory=dict)
+    rights: dict[int, JSON] = field(default_factory=dict)  # an administrator's non-default rights
     messages: dict[int, JSON] = field(default_factory=dict)
     bot_message_ids: set[int] = field(default_factory=set)
     last_message_id: int = 0
@@ -398,11 +404,24 @@ class TelegramEmulator:
             self._chats[chat_id] = state
             return copy.deepcopy(chat)
 
-    def set_member_status(self, chat_id: int, user_id: int, status: MemberStatus) -> None:
-        """Promote, demote or remove a user, e.g. to test admin checks mid-conversation."""
+    def set_member_status(
+        self,
+        chat_id: int,
+        user_id: int,
+        status: MemberStatus,
+        *,
+        rights: Mapping[str, bool] | None = None,
+    ) -> None:
+        """Promote, demote or remove a user, e.g. to test admin checks mid-conversation.
+
+        `rights` overrides an administrator's default rights, e.g. {"can_post_messages":
+        False} for a channel administrator who may not post.
+        """
         with self._cond:
             self._user(user_id)
-            self._existing_chat(chat_id).members[user_id] = status
+            state = self._existing_chat(chat_id)
+            state.members[user_id] = status
+            state.rights[user_id] = dict(rights or {})
 
     def block_chat(self, chat_id: int, description: str | None = None) -> None:
         """Answer 403 to everything the bot does in this chat until `unblock_chat`."""
@@ -737,7 +756,8 @@ class TelegramEmulator:
         return message
 
     def _post_message(self, state: _ChatState, content: JSON, params: JSON) -> JSON:
-        """The one path every bot-authored message takes, so the limits are checked here."""
+        """The one path every bot-authored message takes, so rights and limits are checked here."""
+        self._check_may_post(state)
         self._check_limits(state.chat)
         reply_to = self._reply_target(state, params)
         is_channel = state.chat["type"] == "channel"
@@ -750,6 +770,16 @@ class TelegramEmulator:
         message.update(content)
         state.bot_message_ids.add(message["message_id"])
         return message
+
+    def _check_may_post(self, state: _ChatState) -> None:
+        """In a channel only administrators with the right to post may post, as on Telegram."""
+        if state.chat["type"] != "channel":
+            return
+        member = self._chat_member(state, self.bot_user["id"])
+        if member["status"] == "left":
+            raise ApiError(403, "Forbidden: bot is not a member of the channel chat")
+        if member["status"] != "creator" and not member.get("can_post_messages"):
+            raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
 
     def _check_limits(self, chat: JSON) -> None:
         """Raise 429 (and count a violation) if this message breaks a limit; else log it."""
@@ -794,12 +824,16 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: message to be replied not found")
         return target
 
-    def _chat_member(self, user_id: int, status: MemberStatus) -> JSON:
+    def _chat_member(self, state: _ChatState, user_id: int) -> JSON:
+        """A ChatMember; an administrator's rights are those its chat type has, as on Telegram."""
+        status = state.members.get(user_id, "left")
         member: JSON = {"status": status, "user": self._users[user_id]}
         if status == "creator":
             member["is_anonymous"] = False
         elif status == "administrator":
             member.update(_ADMIN_RIGHTS)
+            member.update(_ADMIN_RIGHTS_BY_CHAT_TYPE.get(state.chat["type"], {}))
+            member.update(state.rights.get(user_id, {}))
         return member
 
     # -- Bot API methods ---------------------------------------------------------------------
@@ -1013,7 +1047,7 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: invalid user_id specified")
         if user_id not in self._users:
             raise ApiError(400, "Bad Request: user not found")
-        return self._chat_member(user_id, state.members.get(user_id, "left"))
+        return self._chat_member(state, user_id)
 
     @_api_method("getChatAdministrators")
     def _get_chat_administrators(self, params: JSON) -> list[JSON]:
@@ -1021,7 +1055,7 @@ class TelegramEmulator:
         if state.chat["type"] == "private":
             raise ApiError(400, "Bad Request: there are no administrators in the private chat")
         return [
-            self._chat_member(user_id, status)
+            self._chat_member(state, user_id)
             for user_id, status in state.members.items()
             if status in ("creator", "administrator")
         ]

@@ -153,3 +153,23 @@ async def test_migrating_a_chat_moves_follows_and_alerts(store: Store) -> None:
         assert await session.get(Chat, -5) is None
         assert [f.chat_id for f in await session.scalars(select(Follow))] == [-1005]
         assert [d.chat_id for d in await session.scalars(select(Delivery))] == [-1005]
+
+
+async def test_a_private_chat_targets_another_chat_which_keeps_it_through_an_upgrade(
+    store: Store,
+) -> None:
+    """/target: stored per chat (not in a process), and moved when the group is upgraded."""
+    for chat_id, kind in ((33, "private"), (-5, "group"), (-1005, "supergroup")):
+        async with store.transaction() as session:
+            await queries.touch_chat(session, chat_id, kind, f"Chat {chat_id}")
+    async with store.transaction() as session:
+        assert await queries.target_of(session, 33) is None
+        await queries.set_target(session, 33, -5)
+    async with store.transaction() as session:
+        assert (await queries.target_of(session, 33)).title == "Chat -5"
+        await queries.migrate_chat(session, -5, -1005)  # both known: the old row goes
+    async with store.transaction() as session:
+        assert (await queries.target_of(session, 33)).id == -1005
+        await queries.set_target(session, 33, None)
+    async with store.transaction() as session:
+        assert await queries.target_of(session, 33) is None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from bot.store.db import Store
+from bot.store.db import Store, alembic_config
 from bot.store.models import Base
 
 
@@ -33,5 +34,43 @@ async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
         async with store.engine.connect() as connection:
             assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
             assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        await store.close()
+
+
+async def test_adding_chat_targets_keeps_every_chats_follows_on_sqlite(tmp_path) -> None:
+    """0006 alters `chats` in place: rebuilding it on SQLite would cascade into follows."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+
+    def migrate_to(connection: Connection, revision: str, down: bool = False) -> None:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    try:
+        async with store.engine.begin() as connection:
+            await connection.run_sync(migrate_to, "0005")
+        async with store.engine.begin() as connection:  # the models are newer than 0005
+            await connection.execute(
+                text(
+                    "INSERT INTO chats (id, type, active, created_at) "
+                    "VALUES (-100, 'supergroup', 1, '2026-01-01 00:00:00')"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO follows (chat_id, tag_key, tag_name, created_at) "
+                    "VALUES (-100, 'kida', 'KIDA', '2026-01-01 00:00:00')"
+                )
+            )
+        await store.migrate()
+        async with store.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM follows")) == 1
+            assert await connection.scalar(text("SELECT target_id FROM chats")) is None
+        async with store.engine.begin() as connection:
+            await connection.run_sync(migrate_to, "0005", True)
+        async with store.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM follows")) == 1
     finally:
         await store.close()

@@ -12,6 +12,7 @@ import pytest
 from bot.app import NewsBot
 from bot.config import load_settings
 from bot.store import queries
+from bot.telegram import targets, texts
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import SentMessage, TelegramEmulator
 
@@ -55,8 +56,7 @@ async def running_bot(
         telegram_api_url=telegram.root_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         sources=opml,
-        poll_interval=3600,
-        **overrides,
+        **{"poll_interval": 3600, **overrides},
     )
     bot = NewsBot(settings)
     await bot.start()
@@ -334,7 +334,8 @@ async def test_follow_in_a_forum_topic_and_from_a_channel(
 ) -> None:
     forum, channel = -100555, -100666
     telegram.add_chat(forum, "supergroup", is_forum=True, admins={ADMIN: "administrator"})
-    telegram.add_chat(channel, "channel", title="Alerts channel")
+    bot_admin = {telegram.bot_user["id"]: "administrator"}
+    telegram.add_chat(channel, "channel", title="Alerts channel", admins=bot_admin)
     before = len(telegram.sent_messages(forum))
     telegram.send_message(forum, "/follow KIDA", from_user=ADMIN, message_thread_id=12)
     answer = (await asyncio.to_thread(telegram.wait_for_messages, forum, before + 1))[-1]
@@ -397,3 +398,150 @@ async def test_any_message_reactivates_a_chat_that_could_not_receive(
             break
         await asyncio.sleep(0.05)
     assert await active()
+
+
+# --- /target: a private chat managing a channel or group --------------------------------
+
+CHANNEL = -1001555
+NEW_STORY = {
+    "title": "KIDA warns of drone gaps",
+    "link": "https://herald.example/kida-drones",
+    "description": "The Korea Institute for Defense Analyses published a study.",
+}
+
+
+def add_channel(telegram: TelegramEmulator) -> None:
+    """The channel "Alerts desk" (@alertsdesk): PRIVATE created it, the bot administers it."""
+    telegram.add_chat(
+        CHANNEL,
+        "channel",
+        title="Alerts desk",
+        username="alertsdesk",
+        admins={PRIVATE: "creator", telegram.bot_user["id"]: "administrator"},
+    )
+
+
+async def test_a_private_chat_targets_a_channel_whose_alerts_go_there(
+    telegram: TelegramEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    add_channel(telegram)
+    telegram.set_member_status(CHANNEL, MEMBER, "member")
+    async with running_bot(telegram, feeds, tmp_path, poll_interval=1) as bot:
+        assert "act on this chat" in await reply(telegram, PRIVATE, "/target")
+        chosen = await reply(telegram, PRIVATE, "/target t.me/alertsdesk")
+        assert "act on Alerts desk" in chosen
+        assert "act on Alerts desk" in await reply(telegram, PRIVATE, "/target")
+        followed = await reply(telegram, PRIVATE, "/follow KIDA")
+        assert followed.startswith("For Alerts desk:\nNow following")
+        assert "posted there" in followed
+        assert (await reply(telegram, PRIVATE, "/list")).startswith("For Alerts desk:\n")
+        async with bot.store.transaction() as session:
+            assert await queries.chat_follows(session, PRIVATE) == []
+            assert [f.tag_key for f in await queries.chat_follows(session, CHANNEL)] == ["kida"]
+            channel = await queries.chat_settings(session, CHANNEL)
+        assert (channel.type, channel.title) == ("channel", "Alerts desk")
+
+        for _ in range(200):  # the first poll only records the feed's items
+            async with bot.store.transaction() as session:
+                if await queries.recent_articles_for_chat(session, CHANNEL, 1):
+                    break
+            await asyncio.sleep(0.05)
+        feeds.set_feed("/herald.xml", rss([STORY, NEW_STORY], title="Korea Herald"))
+        alert = await asyncio.to_thread(
+            telegram.wait_for,
+            lambda: next(
+                (m for m in telegram.sent_messages(CHANNEL) if NEW_STORY["link"] in m.text), None
+            ),
+        )
+        assert not any(NEW_STORY["link"] in m.text for m in telegram.sent_messages(PRIVATE))
+
+        # Its buttons answer the channel's administrators only.
+        unfollow = alert.reply_markup["inline_keyboard"][0][0]["callback_data"]
+        assert "administrators" in (await _press(telegram, CHANNEL, unfollow, MEMBER))["text"]
+        assert "Stopped following" in (await _press(telegram, CHANNEL, unfollow, PRIVATE))["text"]
+
+        off = await reply(telegram, PRIVATE, "/target off")
+        assert "act on this chat again" in off and "Alerts desk" in off
+        assert await reply(telegram, PRIVATE, "/list") == texts.NOTHING_FOLLOWED
+        assert "already act on this chat" in await reply(telegram, PRIVATE, "/target off")
+
+
+@pytest.mark.parametrize(
+    ("text", "reference"),
+    [
+        ("@alertsdesk", "@alertsdesk"),
+        ("https://t.me/alertsdesk/", "@alertsdesk"),
+        ("telegram.me/alertsdesk", "@alertsdesk"),
+        ("alertsdesk", "@alertsdesk"),
+        ("-1001234567890", -1001234567890),
+        ("@abc", None),  # too short for a username
+        ("https://t.me/+AbCdEf123", None),  # an invitation link names no chat
+        ("my channel", None),
+    ],
+)
+def test_target_references(text: str, reference: str | int | None) -> None:
+    assert targets.parse_reference(text) == reference
+
+
+async def test_target_refuses_with_the_reason_and_what_to_do(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    bot_id = telegram.bot_user["id"]
+    add_channel(telegram)
+    telegram.set_member_status(CHANNEL, ADMIN, "member")
+    telegram.add_chat(
+        -1002, "channel", title="Mute", username="mutedesk", admins={PRIVATE: "creator"}
+    )
+    assert "private chat with me" in await reply(
+        telegram, GROUP, "/target @alertsdesk", from_user=ADMIN
+    )
+    before = len(telegram.sent_messages(CHANNEL))
+    telegram.send_channel_post(CHANNEL, "/target")
+    posted = await asyncio.to_thread(telegram.wait_for_messages, CHANNEL, before + 1)
+    assert "private chat with me" in posted[-1].plain_text
+    assert "for example: /target @mychannel" in await reply(telegram, PRIVATE, "/target my channel")
+    not_found = await reply(telegram, PRIVATE, "/target @nosuchdesk")
+    assert "cannot find @nosuchdesk" in not_found and "administrator first" in not_found
+    assert "person's chat" in await reply(telegram, PRIVATE, f"/target {PRIVATE}")
+    assert 'not an administrator of "Mute"' in await reply(telegram, PRIVATE, "/target @mutedesk")
+    telegram.set_member_status(-1002, bot_id, "administrator", rights={"can_post_messages": False})
+    assert "allowed to post" in await reply(telegram, PRIVATE, "/target @mutedesk")
+    await reply(telegram, ADMIN, "/start")  # ADMIN's own private chat; a mere member there
+    assert "Only the creator or an administrator" in await reply(
+        telegram, ADMIN, "/target @alertsdesk"
+    )
+    assert "act on this chat" in await reply(telegram, PRIVATE, "/target")
+    async with newsbot.store.transaction() as session:
+        assert await queries.target_of(session, PRIVATE) is None
+        assert await queries.target_of(session, ADMIN) is None
+
+
+async def test_a_supergroup_can_be_a_target_too(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    await reply(telegram, ADMIN, "/start")
+    assert "act on Chat -1009" in await reply(telegram, ADMIN, f"/target {GROUP}")
+    assert (await reply(telegram, ADMIN, "/follow NATO")).startswith("For Chat -1009:")
+    async with newsbot.store.transaction() as session:
+        assert [f.tag_key for f in await queries.chat_follows(session, GROUP)] == ["nato"]
+
+
+async def test_a_demoted_administrator_can_no_longer_act_on_the_target(
+    newsbot: NewsBot, telegram: TelegramEmulator
+) -> None:
+    add_channel(telegram)
+    await reply(telegram, PRIVATE, "/target @alertsdesk")
+    telegram.set_member_status(CHANNEL, PRIVATE, "member")
+    for command in ("/follow NATO", "/list", "/quiet 23:00-07:00"):
+        answer = await reply(telegram, PRIVATE, command)
+        assert 'no longer an administrator of "Alerts desk", so I did nothing' in answer
+    telegram.set_member_status(CHANNEL, PRIVATE, "administrator")
+    assert "For Alerts desk:\nNow following" in await reply(telegram, PRIVATE, "/follow NATO")
+    telegram.block_chat(CHANNEL)  # the bot was removed from the channel
+    assert "would not tell me" in await reply(telegram, PRIVATE, "/unfollow NATO")
+    assert "act on this chat again" in await reply(telegram, PRIVATE, "/target off")
+    assert "Now following" in await reply(telegram, PRIVATE, "/follow IISS")
+    async with newsbot.store.transaction() as session:
+        assert [f.tag_key for f in await queries.chat_follows(session, CHANNEL)] == ["nato"]
+        assert [f.tag_key for f in await queries.chat_follows(session, PRIVATE)] == ["iiss"]
+        assert (await queries.chat_settings(session, CHANNEL)).quiet_start is None
