@@ -134,6 +134,26 @@ async def test_403_parks_the_chat_until_it_speaks_again(
     assert await sender.drain_once() == 1
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "Bad Request: chat not found",
+        "Bad Request: need administrator rights in the channel chat",
+        "Bad Request: not enough rights to send text messages to the chat",
+    ],
+)
+async def test_a_chat_the_bot_may_not_post_in_is_parked_too(
+    store: Store, sender: Sender, telegram: TelegramEmulator, refusal: str
+) -> None:
+    await _queue(store, "kept")
+    telegram.fail_next("sendMessage", 400, refusal)
+    assert await sender.drain_once() == 0
+    async with store.transaction() as session:
+        assert (await session.get(Chat, GROUP)).active is False
+        await queries.touch_chat(session, GROUP, "supergroup", "Desk")  # e.g. /target again
+    assert await sender.drain_once() == 1
+
+
 async def test_group_upgrade_moves_the_alert_to_the_new_chat(
     store: Store, sender: Sender, telegram: TelegramEmulator
 ) -> None:

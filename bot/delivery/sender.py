@@ -52,6 +52,15 @@ def _by_chat(items: list[queries.Due]) -> list[list[queries.Due]]:
     return list(groups.values())
 
 
+# 400s that no retry can cure: the chat is gone, or the bot may no longer post there (a
+# channel admin took its rights). The chat is parked like after a 403 until it speaks again.
+_NO_POSTING = ("chat not found", "need administrator rights", "not enough rights")
+
+
+def _cannot_post(message: str) -> bool:
+    return any(reason in message.lower() for reason in _NO_POSTING)
+
+
 def _alert_text(item: queries.Due) -> str:
     """A single alert's message, the same when first sent and when edited."""
     return format_alert(
@@ -249,8 +258,8 @@ class Sender:
             log.info("chat %s cannot receive (%s); holding its alerts", chat_id, exc.message)
             await self._write(queries.deactivate_chat, chat_id)
         except TelegramError as exc:  # network errors, timeouts, 5xx, other 400s
-            if isinstance(exc, BadRequest) and "chat not found" in exc.message.lower():
-                log.info("chat %s is gone; holding its alerts", chat_id)
+            if isinstance(exc, BadRequest) and _cannot_post(exc.message):
+                log.info("chat %s cannot take alerts (%s); holding them", chat_id, exc.message)
                 await self._write(queries.deactivate_chat, chat_id)
             else:
                 log.warning("alerts %s failed (%s); will retry", ids, exc)

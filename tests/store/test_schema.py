@@ -39,7 +39,7 @@ async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
 
 
 async def test_adding_chat_targets_keeps_every_chats_follows_on_sqlite(tmp_path) -> None:
-    """0006 alters `chats` in place: rebuilding it on SQLite would cascade into follows."""
+    """0007 alters `chats` in place: rebuilding it on SQLite would cascade into follows."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     store = Store(url)
 
@@ -50,8 +50,8 @@ async def test_adding_chat_targets_keeps_every_chats_follows_on_sqlite(tmp_path)
 
     try:
         async with store.engine.begin() as connection:
-            await connection.run_sync(migrate_to, "0005")
-        async with store.engine.begin() as connection:  # the models are newer than 0005
+            await connection.run_sync(migrate_to, "0006")
+        async with store.engine.begin() as connection:  # the models are newer than 0006
             await connection.execute(
                 text(
                     "INSERT INTO chats (id, type, active, created_at) "
@@ -69,7 +69,7 @@ async def test_adding_chat_targets_keeps_every_chats_follows_on_sqlite(tmp_path)
             assert await connection.scalar(text("SELECT count(*) FROM follows")) == 1
             assert await connection.scalar(text("SELECT target_id FROM chats")) is None
         async with store.engine.begin() as connection:
-            await connection.run_sync(migrate_to, "0005", True)
+            await connection.run_sync(migrate_to, "0006", True)
         async with store.engine.connect() as connection:
             assert await connection.scalar(text("SELECT count(*) FROM follows")) == 1
     finally:

@@ -1,7 +1,7 @@
 """chat targets: the chat a private chat's commands manage (/target)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-28 00:27:40.914759
 
 Plain ALTER TABLE, not batch mode: batch mode rebuilds `chats` on SQLite, and dropping the
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
