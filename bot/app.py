@@ -56,19 +56,19 @@ class Poller:
 
     async def tick(self) -> None:
         async with self._store.transaction() as session:
-            due = await queries.due_source_ids(session, utcnow())
-        for source_id in due:
-            if source_id not in self._in_flight:
-                task = asyncio.create_task(self._poll(source_id), name=f"poll-{source_id}")
-                self._in_flight[source_id] = task
-                task.add_done_callback(lambda _t, s=source_id: self._in_flight.pop(s, None))
+            due = await queries.due_sources(session, utcnow())
+        for source in due:
+            if source.id not in self._in_flight:
+                task = asyncio.create_task(self._poll(source), name=f"poll-{source.id}")
+                self._in_flight[source.id] = task
+                task.add_done_callback(lambda _t, s=source.id: self._in_flight.pop(s, None))
 
-    async def _poll(self, source_id: int) -> None:
+    async def _poll(self, source: Source) -> None:
         async with self._slots:
             try:
-                await self._ingestor.poll(source_id)
+                await self._ingestor.poll(source)
             except Exception:  # one broken source must not stop the others
-                log.exception("polling source %s failed", source_id)
+                log.exception("polling source %s failed", source.id)
 
     async def stop(self) -> None:
         tasks = list(self._in_flight.values())

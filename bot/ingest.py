@@ -56,17 +56,14 @@ class IndexCache:
         self._index = TagIndex(())
         self._lock = asyncio.Lock()
 
-    async def current(self) -> TagIndex:
+    async def current(self, session: AsyncSession) -> TagIndex:
+        """The index as of now, checked (one query) and if need be rebuilt in `session`."""
         async with self._lock:
-            async with self._store.transaction() as session:
-                fingerprint = (
-                    *await queries.follow_fingerprint(session),
-                    *await queries.alias_fingerprint(session),
-                )
-                if fingerprint == self._fingerprint:
-                    return self._index
-                names = [name for _key, name in await queries.followed_tags(session)]
-                chat_aliases = await queries.followed_chat_aliases(session)
+            fingerprint = await queries.index_fingerprint(session)
+            if fingerprint == self._fingerprint:
+                return self._index
+            names = [name for _key, name in await queries.followed_tags(session)]
+            chat_aliases = await queries.followed_chat_aliases(session)
             table = await self._vocabulary.table()
             self._index = await asyncio.to_thread(self._build, names, chat_aliases, table)
             self._fingerprint = fingerprint
@@ -121,21 +118,27 @@ class Ingestor:
         self._polling: dict[int, asyncio.Lock] = {}
         self.wake = asyncio.Event()
 
-    async def poll(self, source_id: int) -> PollReport:
-        """Poll one source; a second poll of the same source waits for the first."""
+    async def poll(self, source: Source | int) -> PollReport:
+        """Poll one source, given as its id or as a row just read (the poller reads every
+        due source in one query); a second poll of the same source waits for the first.
+
+        The row only says what to fetch: storing stories reads it again in its transaction.
+        """
+        source_id = source if isinstance(source, int) else source.id
         lock = self._polling.setdefault(source_id, asyncio.Lock())
         try:
             async with lock:
-                return await self._poll(source_id)
+                if isinstance(source, int):
+                    async with self._store.transaction() as session:
+                        source = await session.get(Source, source_id)
+                if source is None:
+                    return PollReport(source_id, "", error="source no longer exists")
+                return await self._poll(source)
         finally:
             if not lock.locked():
                 self._polling.pop(source_id, None)
 
-    async def _poll(self, source_id: int) -> PollReport:
-        async with self._store.transaction() as session:
-            source = await session.get(Source, source_id)
-        if source is None:
-            return PollReport(source_id, "", error="source no longer exists")
+    async def _poll(self, source: Source) -> PollReport:
         result = await self._fetcher.fetch(
             source.url,
             etag=source.etag,
@@ -145,7 +148,7 @@ class Ingestor:
         if result.error:
             return await self._failed(source, result.error, result)
         if result.not_modified:
-            await self._record(source, None, result)
+            await self._not_modified(source, result)
             return PollReport(source.id, source.url, not_modified=True)
         # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
         feed = await asyncio.to_thread(
@@ -156,15 +159,11 @@ class Ingestor:
         )
         if feed.error and not feed.articles:
             return await self._failed(source, feed.error, result)
-        # The time is taken before the index: a follow made after this instant is not in
-        # the index, and it also counts as made after the story was first seen.
-        now = utcnow()
-        index = await self._index.current()
         try:
-            new, queued = await self._store_articles(source, feed, index, result, now)
+            new, queued = await self._store_articles(source, feed, result)
         except IntegrityError:
             # Another poll stored one of these stories meanwhile: read again, once.
-            new, queued = await self._store_articles(source, feed, index, result, now)
+            new, queued = await self._store_articles(source, feed, result)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
@@ -184,9 +183,7 @@ class Ingestor:
         self,
         source: Source,
         feed: ParsedFeed,
-        index: TagIndex,
         result: FetchResult,
-        now: datetime,
     ) -> tuple[int, int]:
         """Store new stories and queue their alerts, all in one transaction."""
         # An item with no link, guid or title cannot be recognised again: never alert it.
@@ -196,8 +193,11 @@ class Ingestor:
             for a in feed.articles
             if (keys := story_keys(a, source.url, from_search=search))
         ]
-        queued = 0
         async with self._store.transaction() as session:
+            # The time is taken before the index: a follow made after this instant is not
+            # in the index, and it also counts as made after the story was first seen.
+            now = utcnow()
+            index = await self._index.current(session)
             source = await session.get(Source, source.id)
             known = await queries.known_stories(session, (k for _a, keys in keyed for k in keys))
             # New stories first, all inserted in one round trip; a story twice in one feed
@@ -221,6 +221,7 @@ class Ingestor:
             for position, story in stories.items():
                 article, _keys = fresh[position]
                 await learn_from(session, story.article_id, source.url, article)
+            to_queue: list[tuple[queries.KnownStory, Article]] = []
             for position, (article, keys) in enumerate(keyed):
                 story = stories.get(position)
                 if story is None:
@@ -231,7 +232,8 @@ class Ingestor:
                     if story.reached_everyone:
                         continue  # every chat this feed speaks to was considered at first sight
                 if source.primed:  # the first poll only learns what is already there
-                    queued += await self._queue(session, source, story, article, index)
+                    to_queue.append((story, article))
+            queued = await self._queue(session, source, to_queue, index)
             self._remember_poll(source, feed, result, now)
             self._schedule(source, now, result, feed.ttl_seconds)
             if result.permanent_redirect and not await queries.source_by_url(
@@ -273,32 +275,40 @@ class Ingestor:
         source.primed = True
         source.record_poll(now, None)
 
+    @staticmethod
     async def _queue(
-        self,
         session: AsyncSession,
         source: Source,
-        story: queries.KnownStory,
-        article: Article,
+        stories: list[tuple[queries.KnownStory, Article]],
         index: TagIndex,
     ) -> int:
-        matched = index.match(article)
-        if not matched:
+        """Queue these stories' alerts: one read of who follows what, one outbox write.
+
+        A chat gets a story when it followed a matched tag before the story was first seen;
+        a chat's own alias (`chat_tag_key`) matches for that chat only.
+        """
+        matches = [(story, found) for story, article in stories if (found := index.match(article))]
+        if not matches:
             return 0
-        shared = [key for key in matched if parse_chat_tag_key(key) is None]
-        found = await queries.recipients(session, shared, source, story.first_seen_at)
-        for key in matched:
-            if (own := parse_chat_tag_key(key)) is not None:
-                chat_id, tag_key = own
-                found += await queries.recipients(
-                    session, [tag_key], source, story.first_seen_at, chat_id
-                )
-        by_chat: dict[int, queries.Queued] = {}
-        for recipient in found:
-            queued = by_chat.setdefault(recipient.chat_id, queries.Queued({}, recipient.thread_id))
-            own = chat_tag_key(recipient.chat_id, recipient.tag_key)
-            term = matched.get(recipient.tag_key) or matched.get(own, "")
-            queued.matched.setdefault(recipient.tag_name, term)
-        return await queries.enqueue(session, story.article_id, by_chat)
+        tag_keys = {
+            own[1] if (own := parse_chat_tag_key(key)) else key
+            for _story, matched in matches
+            for key in matched
+        }
+        follows = await queries.recipients(session, tag_keys, source)
+        alerts = []
+        for story, matched in matches:
+            by_chat: dict[int, queries.Queued] = {}
+            for follow in follows:
+                term = matched.get(follow.tag_key)
+                if term is None:
+                    term = matched.get(chat_tag_key(follow.chat_id, follow.tag_key))
+                if term is None or follow.followed_at > story.first_seen_at:
+                    continue
+                queued = by_chat.setdefault(follow.chat_id, queries.Queued({}, follow.thread_id))
+                queued.matched.setdefault(follow.tag_name, term)
+            alerts.append((story.article_id, by_chat))
+        return await queries.enqueue_many(session, alerts)
 
     def _schedule(
         self, source: Source, now: datetime, result: FetchResult | None, ttl: float | None = None
@@ -313,25 +323,26 @@ class Ingestor:
         )
         source.next_poll_at = now + timedelta(seconds=delay)
 
+    async def _not_modified(self, source: Source, result: FetchResult) -> None:
+        """A 304, the commonest answer: one UPDATE, the row is not read again."""
+        now = utcnow()
+        delay = next_poll_delay(
+            self._interval, failures=0, retry_after=result.retry_after, max_age=result.max_age
+        )
+        async with self._store.transaction() as session:
+            await queries.record_success(session, source.id, now, now + timedelta(seconds=delay))
+
     async def _failed(
         self, source: Source, error: str, result: FetchResult | None = None
     ) -> PollReport:
-        await self._record(source, error, result)
-        return PollReport(source.id, source.url, error=error)
-
-    async def _record(
-        self, source: Source, error: str | None, result: FetchResult | None = None
-    ) -> None:
-        """Remember when the source was polled and how it went; report a long failure once."""
+        """Remember the failure and when to try again; report a long failure once."""
         now = utcnow()
         async with self._store.transaction() as session:
             row = await session.get(Source, source.id)
             if row is None:
-                return
+                return PollReport(source.id, source.url, error=error)
             row.record_poll(now, error)
             self._schedule(row, now, result)
-            if error is None:
-                return
             log.warning("polling %s failed: %s", source.url, error)
             due = not row.failure_reported and now - row.failing_since >= REPORT_FAILURE_AFTER
             chats = await queries.chats_of_source(session, row.id) if due else []
@@ -340,3 +351,4 @@ class Ingestor:
             if all(delivered):
                 async with self._store.transaction() as session:
                     await queries.mark_failure_reported(session, row.id)
+        return PollReport(source.id, source.url, error=error)

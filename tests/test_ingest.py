@@ -163,6 +163,29 @@ async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
     assert (await ingestor.poll(operator)).queued == 0
 
 
+async def test_a_chat_that_followed_after_a_story_was_first_seen_does_not_get_it(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """A story is news to a follow only if it was first seen after the follow was made."""
+    feeds.set_feed("/own.xml", rss([]))
+    feeds.set_feed("/op.xml", rss([]))
+    [operator] = await _setup(store, feeds, "/op.xml")
+    async with store.transaction() as session:
+        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
+        await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
+        own = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
+        await queries.unfollow(session, GROUP, ["kida"])
+    await ingestor.poll(own)
+    await ingestor.poll(operator)
+    feeds.set_feed("/own.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(own)).queued == 1  # OTHER's own feed: OTHER alone
+    async with store.transaction() as session:
+        await queries.follow(session, GROUP, [make_tag("KIDA", ALIASES)])
+    feeds.set_feed("/op.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(operator)).queued == 0  # old news to GROUP's new follow
+    assert await _outbox(store) == [(OTHER, ["KIDA"])]
+
+
 async def test_concurrent_polls_store_one_story(
     store: Store, feeds: FeedServer, ingestor: Ingestor
 ) -> None:

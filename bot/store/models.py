@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
 from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
@@ -195,6 +195,9 @@ class Article(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Lets a many-row INSERT ... RETURNING on SQLite give ids in the rows' order in one
+    # statement; without it SQLAlchemy inserts a feed's new stories one statement each.
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
     def as_value(self) -> ArticleValue:
         """The stored story as the core's plain value."""

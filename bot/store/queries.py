@@ -126,10 +126,9 @@ async def unfollow_by_id(session: AsyncSession, chat_id: int, follow_id: int) ->
     return names.first()
 
 
-async def follow_fingerprint(session: AsyncSession) -> tuple[int, int]:
+async def follow_fingerprint(session: AsyncSession) -> tuple[int, ...]:
     """(count, max id) of all follows: changes whenever a follow is added or removed."""
-    row = (await session.execute(select(func.count(Follow.id), func.max(Follow.id)))).one()
-    return int(row[0]), int(row[1] or 0)
+    return await _fingerprint(session, Follow)
 
 
 async def followed_tags(session: AsyncSession) -> list[tuple[str, str]]:
@@ -145,31 +144,31 @@ class Recipient:
     chat_id: int
     tag_key: str
     tag_name: str
-    thread_id: int | None = None
+    thread_id: int | None
+    followed_at: datetime
 
 
 async def recipients(
-    session: AsyncSession,
-    tag_keys: Iterable[str],
-    source: Source,
-    seen_at: datetime,
-    chat_id: int | None = None,
+    session: AsyncSession, tag_keys: Iterable[str], source: Source
 ) -> list[Recipient]:
-    """Chats (or the one chat given) that followed one of these tags before the story was
-    first seen. An operator's source speaks to every chat; a chat's own source only to the
-    chats that added it.
+    """The follows of these tags in the chats a source speaks to, oldest first.
+
+    An operator's source speaks to every chat; a chat's own source only to the chats that
+    added it. Which stories each may be alerted is the caller's call (`followed_at`).
     """
-    query = select(Follow.chat_id, Follow.tag_key, Follow.tag_name, Follow.thread_id).where(
-        Follow.tag_key.in_(list(tag_keys)), Follow.created_at <= seen_at
-    )
-    if chat_id is not None:
-        query = query.where(Follow.chat_id == chat_id)
-    if not source.operator:
-        query = query.where(
-            Follow.chat_id.in_(select(ChatSource.chat_id).where(ChatSource.source_id == source.id))
-        )
-    rows = await session.execute(query.order_by(Follow.id))
-    return [Recipient(*row) for row in rows]
+    found: list[Recipient] = []
+    for batch in _batches(set(tag_keys)):
+        query = select(
+            Follow.chat_id, Follow.tag_key, Follow.tag_name, Follow.thread_id, Follow.created_at
+        ).where(Follow.tag_key.in_(batch))
+        if not source.operator:
+            query = query.where(
+                Follow.chat_id.in_(
+                    select(ChatSource.chat_id).where(ChatSource.source_id == source.id)
+                )
+            )
+        found += [Recipient(*row) for row in await session.execute(query.order_by(Follow.id))]
+    return found
 
 
 # --- targets: a private chat managing another chat (/target) -----------------------------
@@ -418,6 +417,13 @@ class Queued:
 
 async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Queued]) -> int:
     """Queue one alert per chat; a (chat, article) pair already queued is left alone."""
+    return await enqueue_many(session, [(article_id, by_chat)])
+
+
+async def enqueue_many(
+    session: AsyncSession, alerts: Iterable[tuple[int, dict[int, Queued]]]
+) -> int:
+    """`enqueue` for several stories in one statement; returns how many alerts were new."""
     now = utcnow()
     rows = [
         {
@@ -430,6 +436,7 @@ async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Que
             "next_attempt_at": now,
             "attempts": 0,
         }
+        for article_id, by_chat in alerts
         for chat_id, queued in by_chat.items()
     ]
     return await _insert_ignoring_conflicts(session, Delivery, rows)
@@ -654,7 +661,7 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
     )
 
 
-async def due_source_ids(session: AsyncSession, now: datetime) -> list[int]:
+async def due_sources(session: AsyncSession, now: datetime) -> list[Source]:
     """Needed sources whose next poll time has come, longest-waiting first.
 
     Needed: the operator's, those a chat added, and the search feeds of followed tags.
@@ -667,9 +674,28 @@ async def due_source_ids(session: AsyncSession, now: datetime) -> list[int]:
     )
     return list(
         await session.scalars(
-            select(Source.id)
+            select(Source)
             .where(needed, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
             .order_by(Source.next_poll_at.is_not(None), Source.next_poll_at, Source.id)
+        )
+    )
+
+
+async def record_success(
+    session: AsyncSession, source_id: int, now: datetime, next_poll_at: datetime
+) -> None:
+    """A poll that went well (as `Source.record_poll` with no error), without reading the row."""
+    await session.execute(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(
+            last_polled_at=now,
+            last_error=None,
+            last_success_at=now,
+            failures=0,
+            failing_since=None,
+            failure_reported=False,
+            next_poll_at=next_poll_at,
         )
     )
 
@@ -677,13 +703,26 @@ async def due_source_ids(session: AsyncSession, now: datetime) -> list[int]:
 # --- aliases ----------------------------------------------------------------------------
 
 
-async def alias_fingerprint(session: AsyncSession) -> tuple[int, int, int, int]:
+async def alias_fingerprint(session: AsyncSession) -> tuple[int, ...]:
     """(count, max id) of chat aliases and of learned aliases: changes with either."""
-    chat = (await session.execute(select(func.count(ChatAlias.id), func.max(ChatAlias.id)))).one()
-    learned = (
-        await session.execute(select(func.count(LearnedAlias.id), func.max(LearnedAlias.id)))
-    ).one()
-    return int(chat[0]), int(chat[1] or 0), int(learned[0]), int(learned[1] or 0)
+    return await _fingerprint(session, ChatAlias, LearnedAlias)
+
+
+async def index_fingerprint(session: AsyncSession) -> tuple[int, ...]:
+    """Changes whenever a follow, a chat alias or a learned alias is added or removed."""
+    return await _fingerprint(session, Follow, ChatAlias, LearnedAlias)
+
+
+async def _fingerprint(session: AsyncSession, *models: type) -> tuple[int, ...]:
+    """(count, max id) of each table, in one statement: ids are never reused
+    (AUTOINCREMENT), so any insert or delete changes it."""
+    columns = [
+        select(aggregate(model.id)).scalar_subquery()
+        for model in models
+        for aggregate in (func.count, func.max)
+    ]
+    row = (await session.execute(select(*columns))).one()
+    return tuple(int(value or 0) for value in row)
 
 
 async def add_chat_alias(

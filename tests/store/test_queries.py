@@ -99,7 +99,7 @@ async def test_outbox_pair_is_unique_and_due_only_for_active_chats(store: Store)
         assert await queries.due_deliveries(session, datetime.now(UTC), 10) == []
 
 
-async def test_recipients_respect_follow_time_and_source_scope(store: Store) -> None:
+async def test_recipients_respect_source_scope_and_tell_when_each_followed(store: Store) -> None:
     await _chat(store, -100)
     await _chat(store, -200)
     async with store.transaction() as session:
@@ -109,18 +109,11 @@ async def test_recipients_respect_follow_time_and_source_scope(store: Store) -> 
         await queries.add_chat_source(session, -200, "https://own.example/rss", "Own")
         operator = await queries.source_by_url(session, "https://op.example/rss")
         own = await queries.source_by_url(session, "https://own.example/rss")
-        later = datetime.now(UTC) + timedelta(seconds=1)
-        assert {
-            r.chat_id for r in await queries.recipients(session, ["kida"], operator, later)
-        } == {
-            -100,
-            -200,
-        }
-        assert [r.chat_id for r in await queries.recipients(session, ["kida"], own, later)] == [
-            -200
-        ]
-        before = datetime.now(UTC) - timedelta(hours=1)
-        assert await queries.recipients(session, ["kida"], operator, before) == []
+        everyone = await queries.recipients(session, ["kida"], operator)
+        assert [r.chat_id for r in everyone] == [-100, -200]
+        assert [r.chat_id for r in await queries.recipients(session, ["kida"], own)] == [-200]
+        assert all(r.followed_at <= datetime.now(UTC) for r in everyone)
+        assert await queries.recipients(session, ["other"], operator) == []
 
 
 async def test_operator_sources_follow_the_opml(store: Store) -> None:
@@ -132,7 +125,7 @@ async def test_operator_sources_follow_the_opml(store: Store) -> None:
         await queries.sync_operator_sources(session, [("https://b/rss", "B")])
     async with store.transaction() as session:
         rows = {s.url: s.operator for s in await session.scalars(select(Source))}
-        due = await queries.due_source_ids(session, datetime.now(UTC))
+        due = [s.id for s in await queries.due_sources(session, datetime.now(UTC))]
     assert rows == {"https://a/rss": False, "https://b/rss": True}
     assert len(due) == 1
 
