@@ -8,6 +8,7 @@ a crash between two stages loses nothing and queues nothing twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -99,6 +100,16 @@ class PollReport:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class _LastPoll:
+    """What this process last stored from a source: the body's digest, the hash of each
+    item, the feed's <ttl>. Lost on restart, which only costs one full pass."""
+
+    digest: bytes
+    items: frozenset[int]
+    ttl: float | None
+
+
 class Ingestor:
     """Polls sources and fills the outbox; `wake` is set whenever alerts were queued."""
 
@@ -116,6 +127,7 @@ class Ingestor:
         self._notify = notify
         self._interval = poll_interval
         self._polling: dict[int, asyncio.Lock] = {}
+        self._last_poll: dict[int, _LastPoll] = {}
         self.wake = asyncio.Event()
 
     async def poll(self, source: Source | int) -> PollReport:
@@ -147,8 +159,11 @@ class Ingestor:
         )
         if result.error:
             return await self._failed(source, result.error, result)
-        if result.not_modified:
-            await self._not_modified(source, result)
+        last = self._last_poll.get(source.id)
+        digest = hashlib.blake2b(result.content, digest_size=16).digest()
+        if result.not_modified or (last is not None and last.digest == digest):
+            # Unchanged, by the server's word (304) or by the bytes (servers without ETags).
+            await self._not_modified(source, result, last.ttl if last else None)
             return PollReport(source.id, source.url, not_modified=True)
         # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
         feed = await asyncio.to_thread(
@@ -159,14 +174,17 @@ class Ingestor:
         )
         if feed.error and not feed.articles:
             return await self._failed(source, feed.error, result)
+        seen = last.items if last else frozenset()
         try:
-            new, queued = await self._store_articles(source, feed, result)
+            new, queued = await self._store_articles(source, feed, result, seen)
         except IntegrityError:
             # Another poll stored one of these stories meanwhile: read again, once.
-            new, queued = await self._store_articles(source, feed, result)
+            new, queued = await self._store_articles(source, feed, result, seen)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
+        items = frozenset(map(hash, feed.articles))
+        self._last_poll[source.id] = _LastPoll(digest, items, feed.ttl_seconds)
         if queued:
             self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
@@ -184,14 +202,19 @@ class Ingestor:
         source: Source,
         feed: ParsedFeed,
         result: FetchResult,
+        seen: frozenset[int],
     ) -> tuple[int, int]:
-        """Store new stories and queue their alerts, all in one transaction."""
+        """Store new stories and queue their alerts, all in one transaction.
+
+        Items exactly as the last stored poll of this source had them (`seen`, by hash) were
+        handled then; going through them again would change nothing, so they are skipped.
+        """
         # An item with no link, guid or title cannot be recognised again: never alert it.
         search = source.added_by == "search"
         keyed = [
             (a, keys)
             for a in feed.articles
-            if (keys := story_keys(a, source.url, from_search=search))
+            if hash(a) not in seen and (keys := story_keys(a, source.url, from_search=search))
         ]
         async with self._store.transaction() as session:
             # The time is taken before the index: a follow made after this instant is not
@@ -323,14 +346,24 @@ class Ingestor:
         )
         source.next_poll_at = now + timedelta(seconds=delay)
 
-    async def _not_modified(self, source: Source, result: FetchResult) -> None:
-        """A 304, the commonest answer: one UPDATE, the row is not read again."""
+    async def _not_modified(self, source: Source, result: FetchResult, ttl: float | None) -> None:
+        """Nothing new, the commonest answer: one UPDATE, the row is not read again."""
         now = utcnow()
         delay = next_poll_delay(
-            self._interval, failures=0, retry_after=result.retry_after, max_age=result.max_age
+            self._interval,
+            failures=0,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
+            ttl=ttl,
         )
         async with self._store.transaction() as session:
-            await queries.record_success(session, source.id, now, now + timedelta(seconds=delay))
+            await queries.record_success(
+                session,
+                source.id,
+                now,
+                now + timedelta(seconds=delay),
+                validators=(result.etag, result.last_modified),
+            )
 
     async def _failed(
         self, source: Source, error: str, result: FetchResult | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot import actions
@@ -63,6 +64,28 @@ async def test_first_poll_learns_then_new_matches_are_queued_once(
     feeds.set_feed("/a.xml", rss([second_story, FULL_NAME]), etag=None)
     assert (await ingestor.poll(source)).queued == 0
     assert len(await _outbox(store)) == 1
+
+
+async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_again(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers without ETag or Last-Modified answer 200 every time: the bytes tell."""
+    feeds.set_feed("/a.xml", rss([FULL_NAME]), etag=None)
+    [source] = await _setup(store, feeds, "/a.xml")
+    await ingestor.poll(source)
+    parsed = []
+    monkeypatch.setattr("bot.ingest.parse_document", lambda *a, **k: parsed.append(a))
+    again = await ingestor.poll(source)
+    assert again.not_modified and parsed == []
+    async with store.transaction() as session:
+        row = await session.get(Source, source)
+    assert row.last_success_at == row.last_polled_at and row.next_poll_at > row.last_polled_at
+
+    monkeypatch.undo()
+    second_story = {**FULL_NAME, "link": "https://herald.example/b", "guid": "herald-2"}
+    feeds.set_feed("/a.xml", rss([FULL_NAME, second_story]), etag=None)
+    report = await ingestor.poll(source)  # new bytes: read, and only the new item is news
+    assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
 
 
 async def test_same_story_through_a_second_feed_is_one_story(

@@ -682,9 +682,18 @@ async def due_sources(session: AsyncSession, now: datetime) -> list[Source]:
 
 
 async def record_success(
-    session: AsyncSession, source_id: int, now: datetime, next_poll_at: datetime
+    session: AsyncSession,
+    source_id: int,
+    now: datetime,
+    next_poll_at: datetime,
+    validators: tuple[str | None, str | None] = (None, None),
 ) -> None:
-    """A poll that went well (as `Source.record_poll` with no error), without reading the row."""
+    """A poll that went well (as `Source.record_poll` with no error), without reading the row.
+
+    `validators` (ETag, Last-Modified) replace the stored ones when the server sent them.
+    """
+    etag, last_modified = validators
+    changes = {"etag": etag, "last_modified": last_modified}
     await session.execute(
         update(Source)
         .where(Source.id == source_id)
@@ -696,6 +705,7 @@ async def record_success(
             failing_since=None,
             failure_reported=False,
             next_poll_at=next_poll_at,
+            **{name: value for name, value in changes.items() if value is not None},
         )
     )
 
