@@ -31,10 +31,16 @@ class Pacer:
     """Waits, per chat and overall, until a message may go out; chats do not wait for each other."""
 
     FORGET_AFTER = 3600.0  # a chat's last send older than this no longer matters
+    SLACK = 0.15  # of one interval: how early a send may go to make up for a late one
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        self._global = AsyncLimiter(1, 1 / limits.global_per_second)
+        # A bucket of capacity 1 + SLACK: sends are evenly spaced, and a send that went out
+        # late (timers fire a millisecond or so after they are due) lets the next go up to
+        # SLACK of an interval early, so the lateness is made up instead of lost for good.
+        # Any one second still holds at most global_per_second + 1 + SLACK sends.
+        capacity = 1 + self.SLACK
+        self._global = AsyncLimiter(capacity, capacity / limits.global_per_second)
         self._last_sent: dict[int, float] = {}
         self._pruned_at = time.monotonic()
 
