@@ -55,6 +55,7 @@ class Poller:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def tick(self) -> None:
+        await self._ingestor.flush()  # what the last polls learned, before reading what is due
         async with self._store.transaction() as session:
             due = await queries.due_sources(session, utcnow())
         for source in due:
@@ -184,6 +185,10 @@ class NewsBot:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.poller.stop()
+        try:
+            await self.ingestor.flush()
+        except Exception:  # an early poll next time is all it costs
+            log.warning("could not record the last unchanged polls", exc_info=True)
         if self._delivering is not None:
             self._delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):

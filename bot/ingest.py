@@ -113,6 +113,8 @@ class _LastPoll:
 class Ingestor:
     """Polls sources and fills the outbox; `wake` is set whenever alerts were queued."""
 
+    FLUSH_AT = 100  # unchanged polls noted before they are written (see `flush`)
+
     def __init__(
         self,
         store: Store,
@@ -128,6 +130,7 @@ class Ingestor:
         self._interval = poll_interval
         self._polling: dict[int, asyncio.Lock] = {}
         self._last_poll: dict[int, _LastPoll] = {}
+        self._successes: dict[int, queries.PollSuccess] = {}  # see `flush`
         self.wake = asyncio.Event()
 
     async def poll(self, source: Source | int) -> PollReport:
@@ -347,7 +350,7 @@ class Ingestor:
         source.next_poll_at = now + timedelta(seconds=delay)
 
     async def _not_modified(self, source: Source, result: FetchResult, ttl: float | None) -> None:
-        """Nothing new, the commonest answer: one UPDATE, the row is not read again."""
+        """Nothing new, the commonest answer: noted now, written with others by `flush`."""
         now = utcnow()
         delay = next_poll_delay(
             self._interval,
@@ -356,14 +359,23 @@ class Ingestor:
             max_age=result.max_age,
             ttl=ttl,
         )
-        async with self._store.transaction() as session:
-            await queries.record_success(
-                session,
-                source.id,
-                now,
-                now + timedelta(seconds=delay),
-                validators=(result.etag, result.last_modified),
-            )
+        self._successes[source.id] = queries.PollSuccess(
+            source.id, now, now + timedelta(seconds=delay), result.etag, result.last_modified
+        )
+        if len(self._successes) >= self.FLUSH_AT:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the unchanged polls noted since the last flush, in one statement.
+
+        One transaction per 304 cost more than the request itself. Until written, the
+        sources look due again, so the poller flushes before it reads what is due; a crash
+        before then costs only an early poll.
+        """
+        successes, self._successes = list(self._successes.values()), {}
+        if successes:
+            async with self._store.transaction() as session:
+                await queries.record_successes(session, successes)
 
     async def _failed(
         self, source: Source, error: str, result: FetchResult | None = None

@@ -78,7 +78,11 @@ async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_agai
     again = await ingestor.poll(source)
     assert again.not_modified and parsed == []
     async with store.transaction() as session:
+        before = (await session.get(Source, source)).last_polled_at
+    await ingestor.flush()  # unchanged polls are written together
+    async with store.transaction() as session:
         row = await session.get(Source, source)
+    assert row.last_polled_at > before
     assert row.last_success_at == row.last_polled_at and row.next_poll_at > row.last_polled_at
 
     monkeypatch.undo()
@@ -86,6 +90,22 @@ async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_agai
     feeds.set_feed("/a.xml", rss([FULL_NAME, second_story]), etag=None)
     report = await ingestor.poll(source)  # new bytes: read, and only the new item is news
     assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
+
+
+async def test_a_late_flush_never_undoes_a_later_poll(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """A 304 noted, then a failing poll written at once: the flush keeps the failure."""
+    feeds.set_feed("/a.xml", rss([FULL_NAME]))
+    [source] = await _setup(store, feeds, "/a.xml")
+    await ingestor.poll(source)
+    assert (await ingestor.poll(source)).not_modified
+    feeds.set_feed("/a.xml", "gone", status=500)
+    assert (await ingestor.poll(source)).error
+    await ingestor.flush()
+    async with store.transaction() as session:
+        row = await session.get(Source, source)
+    assert (row.failures, row.last_error is not None) == (1, True)
 
 
 async def test_same_story_through_a_second_feed_is_one_story(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -681,33 +681,57 @@ async def due_sources(session: AsyncSession, now: datetime) -> list[Source]:
     )
 
 
-async def record_success(
-    session: AsyncSession,
-    source_id: int,
-    now: datetime,
-    next_poll_at: datetime,
-    validators: tuple[str | None, str | None] = (None, None),
-) -> None:
-    """A poll that went well (as `Source.record_poll` with no error), without reading the row.
+@dataclass(frozen=True)
+class PollSuccess:
+    """A poll that went well, to be written with others (`record_successes`)."""
 
-    `validators` (ETag, Last-Modified) replace the stored ones when the server sent them.
+    source_id: int
+    polled_at: datetime
+    next_poll_at: datetime
+    etag: str | None = None  # validators the server sent with it, if any
+    last_modified: str | None = None
+
+
+async def record_successes(session: AsyncSession, successes: Sequence[PollSuccess]) -> None:
+    """Polls that went well (as `Source.record_poll` with no error), in one statement.
+
+    A row already written by a later poll is left alone; validators the server did not
+    send keep their stored values.
     """
-    etag, last_modified = validators
-    changes = {"etag": etag, "last_modified": last_modified}
-    await session.execute(
-        update(Source)
-        .where(Source.id == source_id)
+    if not successes:
+        return
+    table = Source.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            or_(table.c.last_polled_at.is_(None), table.c.last_polled_at <= bindparam("b_at")),
+        )
         .values(
-            last_polled_at=now,
+            last_polled_at=bindparam("b_at"),
             last_error=None,
-            last_success_at=now,
+            last_success_at=bindparam("b_at"),
             failures=0,
             failing_since=None,
             failure_reported=False,
-            next_poll_at=next_poll_at,
-            **{name: value for name, value in changes.items() if value is not None},
+            next_poll_at=bindparam("b_next"),
+            etag=func.coalesce(bindparam("b_etag", type_=String), table.c.etag),
+            last_modified=func.coalesce(
+                bindparam("b_modified", type_=String), table.c.last_modified
+            ),
         )
     )
+    rows = [
+        {
+            "b_id": s.source_id,
+            "b_at": s.polled_at,
+            "b_next": s.next_poll_at,
+            "b_etag": s.etag,
+            "b_modified": s.last_modified,
+        }
+        for s in successes
+    ]
+    await session.execute(statement, rows)
 
 
 # --- aliases ----------------------------------------------------------------------------
