@@ -124,6 +124,10 @@ class AddedSource:
     items: int
 
 
+# Each chat feed costs every poll round a fetch and a parse, so one chat cannot add without end.
+MAX_SOURCES_PER_CHAT = 50
+
+
 async def add_source(
     store: Store, ingestor: Ingestor, chat_id: int, text: str, *, allow_private: bool
 ) -> AddedSource:
@@ -132,6 +136,12 @@ async def add_source(
     A page that links to its feed (<link rel="alternate">) is replaced by that feed; a page
     without one is polled as a list of articles.
     """
+    async with store.transaction() as session:
+        if len(await queries.chat_sources(session, chat_id)) >= MAX_SOURCES_PER_CHAT:
+            raise ActionError(
+                f"This chat already has {MAX_SOURCES_PER_CHAT} feeds of its own, the most it "
+                "may have; remove one with /removesource first."
+            )
     url = await _safe_url(text, allow_private)
     report = await _link_and_poll(store, ingestor, chat_id, url)
     if report.alternates and report.alternates[0] != url:

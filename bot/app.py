@@ -48,16 +48,17 @@ class Poller:
     source still being polled is not started twice. `stop` cancels what is in flight.
     """
 
-    def __init__(self, store: Store, ingestor: Ingestor) -> None:
+    def __init__(self, store: Store, ingestor: Ingestor, *, search: bool = True) -> None:
         self._store = store
         self._ingestor = ingestor
+        self._search = search  # poll the news search feeds (off when SEARCH_FEEDS is empty)
         self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def tick(self) -> None:
         await self._ingestor.flush()  # what the last polls learned, before reading what is due
         async with self._store.transaction() as session:
-            due = await queries.due_sources(session, utcnow())
+            due = await queries.due_sources(session, utcnow(), search=self._search)
         for source in due:
             if source.id not in self._in_flight:
                 task = asyncio.create_task(self._poll(source), name=f"poll-{source.id}")
@@ -144,7 +145,7 @@ class NewsBot:
             pacer=pacer,
             digest_threshold=settings.digest_threshold,
         )
-        self.poller = Poller(self.store, self.ingestor)
+        self.poller = Poller(self.store, self.ingestor, search=bool(settings.search_templates))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
             self.poller.tick,

@@ -100,6 +100,14 @@ class PollReport:
     error: str | None = None
 
 
+async def _follow_move(session: AsyncSession, source: Source, result: FetchResult) -> None:
+    """A 301 or 308: the feed moved for good, so poll it at its new address from now on
+    (unless another source already has that address)."""
+    moved_to = result.permanent_redirect
+    if moved_to and not await queries.source_by_url(session, moved_to):
+        source.url = moved_to
+
+
 @dataclass(frozen=True)
 class _LastPoll:
     """What this process last stored from a source: the body's digest, the hash of each
@@ -233,12 +241,14 @@ class Ingestor:
                 if not any(k in known for k in keys):
                     fresh[position] = (article, keys)
                     known.update(dict.fromkeys(keys, None))
-            ids = await queries.insert_articles(session, source.id, list(fresh.values()), now)
+            ids = await queries.insert_articles(
+                session, source.id, list(fresh.values()), now, announced=source.primed
+            )
             stories = {
                 position: queries.KnownStory(
                     article_id,
                     source.id,
-                    source.operator,
+                    source.operator and source.primed,
                     now,
                     outlet_name(source.title, fresh[position][0].title, from_search=search),
                 )
@@ -262,10 +272,7 @@ class Ingestor:
             queued = await self._queue(session, source, to_queue, index)
             self._remember_poll(source, feed, result, now)
             self._schedule(source, now, result, feed.ttl_seconds)
-            if result.permanent_redirect and not await queries.source_by_url(
-                session, result.permanent_redirect
-            ):
-                source.url = result.permanent_redirect  # the feed moved for good: follow it
+            await _follow_move(session, source, result)
         return len(fresh), queued
 
     @staticmethod
@@ -362,6 +369,11 @@ class Ingestor:
         self._successes[source.id] = queries.PollSuccess(
             source.id, now, now + timedelta(seconds=delay), result.etag, result.last_modified
         )
+        if result.permanent_redirect:  # rare: written at once
+            async with self._store.transaction() as session:
+                row = await session.get(Source, source.id)
+                if row is not None:
+                    await _follow_move(session, row, result)
         if len(self._successes) >= self.FLUSH_AT:
             await self.flush()
 
@@ -393,7 +405,9 @@ class Ingestor:
             chats = await queries.chats_of_source(session, row.id) if due else []
         if due and self._notify is not None:
             delivered = [await self._notify(chat_id, row) for chat_id in chats]
-            if all(delivered):
+            # Told once is enough: a chat that cannot be told (it blocked the bot) must not
+            # make the others hear it again at every poll; if none could, try next time.
+            if any(delivered):
                 async with self._store.transaction() as session:
                     await queries.mark_failure_reported(session, row.id)
         return PollReport(source.id, source.url, error=error)

@@ -185,6 +185,37 @@ async def test_a_chat_source_on_a_private_network_is_refused(
     assert feeds.request_count("/own.xml") == 0
 
 
+async def test_a_chat_may_add_only_so_many_feeds_of_its_own(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "MAX_SOURCES_PER_CHAT", 2)
+    await _setup(store, feeds)
+    for n in range(3):
+        feeds.set_feed(f"/own{n}.xml", rss([]))
+    for n in range(2):
+        await actions.add_source(
+            store, ingestor, OTHER, feeds.url(f"/own{n}.xml"), allow_private=True
+        )
+    with pytest.raises(actions.ActionError, match="/removesource"):
+        await actions.add_source(store, ingestor, OTHER, feeds.url("/own2.xml"), allow_private=True)
+    assert feeds.request_count("/own2.xml") == 0
+
+
+@pytest.mark.parametrize("unchanged", [False, True])
+async def test_a_feed_that_moved_for_good_is_polled_at_its_new_address(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, unchanged: bool
+) -> None:
+    feeds.set_feed("/old.xml", rss([FULL_NAME]))
+    [source] = await _setup(store, feeds, "/old.xml")
+    await ingestor.poll(source)
+    feeds.set_feed("/new.xml", rss([FULL_NAME]) if unchanged else rss([UNRELATED]), etag=None)
+    feeds.redirect("/old.xml", "/new.xml", status=301)
+    await ingestor.poll(source)
+    await ingestor.flush()
+    async with store.transaction() as session:
+        assert (await session.get(Source, source)).url == feeds.url("/new.xml")
+
+
 async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
     store: Store, feeds: FeedServer, ingestor: Ingestor
 ) -> None:
@@ -227,6 +258,25 @@ async def test_a_chat_that_followed_after_a_story_was_first_seen_does_not_get_it
     feeds.set_feed("/op.xml", rss([FULL_NAME]))
     assert (await ingestor.poll(operator)).queued == 0  # old news to GROUP's new follow
     assert await _outbox(store) == [(OTHER, ["KIDA"])]
+
+
+async def test_a_new_feeds_silent_first_poll_does_not_swallow_a_story_for_older_follows(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """A feed's first poll alerts no one; the story is still news when another feed has it."""
+    feeds.set_feed("/herald.xml", rss([]))
+    [herald] = await _setup(store, feeds, "/herald.xml")  # GROUP follows KIDA
+    await ingestor.poll(herald)
+    async with store.transaction() as session:  # e.g. a search feed made by another follow
+        await queries.sync_operator_sources(
+            session, [(feeds.url("/herald.xml"), "Herald"), (feeds.url("/new.xml"), "New")]
+        )
+        new = (await queries.source_by_url(session, feeds.url("/new.xml"))).id
+    feeds.set_feed("/new.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(new)).queued == 0  # its first poll only learns
+    feeds.set_feed("/herald.xml", rss([FULL_NAME]))
+    assert (await ingestor.poll(herald)).queued == 1
+    assert await _outbox(store) == [(GROUP, ["KIDA"])]
 
 
 async def test_concurrent_polls_store_one_story(

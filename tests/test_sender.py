@@ -67,6 +67,7 @@ async def _make_due(store: Store) -> None:
     async with store.transaction() as session:
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Delivery).values(next_attempt_at=past))
+        await session.execute(update(Chat).values(hold_until=None))
 
 
 async def _unsent(store: Store) -> list[Delivery]:

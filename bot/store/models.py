@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.article import Article as ArticleValue
@@ -91,6 +91,9 @@ class Chat(Base):
     digest: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     digest_at: Mapped[time] = mapped_column(Time, default=time(8), server_default="08:00:00")
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Telegram said "retry after" for this chat: nothing goes to it before then, not even
+    # alerts queued meanwhile or edits.
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A private chat's /target: the chat its commands manage (None: itself). No foreign
     # key: adding one would make SQLite rebuild `chats`, and dropping the old table there
     # cascades into every follow. The queries keep it pointing at a known chat.
@@ -195,6 +198,9 @@ class Article(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # False when first stored by a source's first, silent poll: then no chat was considered
+    # for it, and a later copy from another feed is still news to those who followed before.
+    announced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Lets a many-row INSERT ... RETURNING on SQLite give ids in the rows' order in one
     # statement; without it SQLAlchemy inserts a feed's new stories one statement each.
     _sentinel: Mapped[int | None] = orm_insert_sentinel()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import String, bindparam, delete, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -301,7 +301,8 @@ async def chat_sources(session: AsyncSession, chat_id: int) -> list[Source]:
 
 @dataclass(frozen=True)
 class KnownStory:
-    """A stored story; `reached_everyone` if it was first seen on an operator's feed."""
+    """A stored story; `reached_everyone` if it was first seen on an operator's feed by a
+    poll that alerted (not that feed's first, silent one)."""
 
     article_id: int
     source_id: int | None
@@ -334,14 +335,15 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
                 Source.title,
                 Source.added_by,
                 Article.title,
+                Article.announced,
             )
             .join(Article, Article.id == StoryKey.article_id)
             .outerjoin(Source, Source.id == Article.source_id)
             .where(StoryKey.key.in_(batch))
         )
-        for key, article_id, source_id, operator, seen, source_title, added_by, title in rows:
+        for key, article_id, source_id, operator, seen, source_title, added_by, title, said in rows:
             outlet = outlet_name(source_title or "", title, from_search=added_by == "search")
-            found[key] = KnownStory(article_id, source_id, bool(operator), seen, outlet)
+            found[key] = KnownStory(article_id, source_id, bool(operator and said), seen, outlet)
     return found
 
 
@@ -350,8 +352,13 @@ async def insert_articles(
     source_id: int,
     items: Sequence[tuple[ArticleValue, Sequence[str]]],
     now: datetime,
+    *,
+    announced: bool = True,
 ) -> list[int]:
-    """Store new stories, each under all its keys, in two statements; returns their ids."""
+    """Store new stories, each under all its keys, in two statements; returns their ids.
+
+    `announced` is False for a source's first, silent poll (see `Article.announced`).
+    """
     if not items:
         return []
     rows = [
@@ -365,6 +372,7 @@ async def insert_articles(
             "categories": list(article.categories),
             "published_at": article.published,
             "first_seen_at": now,
+            "announced": announced,
         }
         for article, _keys in items
     ]
@@ -485,7 +493,12 @@ async def _due(session: AsyncSession, which: Any, now: datetime, limit: int) -> 
             .join(Article, Article.id == Delivery.article_id)
             .join(Chat, Chat.id == Delivery.chat_id)
             .outerjoin(Source, Source.id == Article.source_id)
-            .where(which, Delivery.next_attempt_at <= now, Chat.active)
+            .where(
+                which,
+                Delivery.next_attempt_at <= now,
+                Chat.active,
+                or_(Chat.hold_until.is_(None), Chat.hold_until <= now),
+            )
             .order_by(Delivery.id)
             .limit(limit)
         )
@@ -588,10 +601,11 @@ async def chat_settings(session: AsyncSession, chat_id: int) -> Chat | None:
 async def update_chat_settings(session: AsyncSession, chat_id: int, **values: object) -> None:
     """Change delivery settings (timezone, quiet_start/end, digest, digest_at, muted_until)."""
     await session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
-    # Alerts held under the old settings are re-planned at the next round.
+    # Alerts held under the old settings are re-planned at the next round; those waiting
+    # out a failure keep their backoff (and a 429 holds the whole chat anyway).
     await session.execute(
         update(Delivery)
-        .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None))
+        .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None), Delivery.attempts == 0)
         .values(next_attempt_at=utcnow())
     )
 
@@ -619,7 +633,13 @@ async def postpone(
 
 
 async def postpone_chat(session: AsyncSession, chat_id: int, until: datetime, error: str) -> None:
-    """Hold every pending alert of a chat (Telegram asked us to wait for that chat)."""
+    """Telegram asked us to wait for this chat: nothing goes to it before `until`, neither its
+    pending alerts nor ones queued meanwhile nor edits (`Chat.hold_until`)."""
+    await session.execute(
+        update(Chat)
+        .where(Chat.id == chat_id, or_(Chat.hold_until.is_(None), Chat.hold_until < until))
+        .values(hold_until=until)
+    )
     await session.execute(
         update(Delivery)
         .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None))
@@ -632,6 +652,9 @@ async def deactivate_chat(session: AsyncSession, chat_id: int) -> None:
     await session.execute(update(Chat).where(Chat.id == chat_id).values(active=False))
 
 
+CHAT_SETTINGS = ("timezone", "quiet_start", "quiet_end", "digest", "digest_at", "muted_until")
+
+
 async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
     """A group became a supergroup: its follows, sources, pending alerts and the private
     chats managing it (/target) move along."""
@@ -641,7 +664,15 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
             update(Chat).where(Chat.id == old_id).values(id=new_id, type="supergroup")
         )
         return
-    # Both ids are known: move what the new one lacks, then drop the old chat.
+    # Both ids are known (the supergroup spoke first): it takes the group's delivery
+    # settings and what it lacks of its tags, sources and alerts; the old chat goes.
+    old = await session.get(Chat, old_id)
+    if old is not None:
+        await session.execute(
+            update(Chat)
+            .where(Chat.id == new_id)
+            .values({column: getattr(old, column) for column in CHAT_SETTINGS})
+        )
     for model, key in (
         (Follow, Follow.tag_key),
         (ChatAlias, ChatAlias.alias_key),
@@ -661,15 +692,17 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
     )
 
 
-async def due_sources(session: AsyncSession, now: datetime) -> list[Source]:
+async def due_sources(session: AsyncSession, now: datetime, *, search: bool = True) -> list[Source]:
     """Needed sources whose next poll time has come, longest-waiting first.
 
-    Needed: the operator's, those a chat added, and the search feeds of followed tags.
+    Needed: the operator's, those a chat added, and (unless `search` is off) the search
+    feeds of followed tags.
     """
     linked = select(ChatSource.source_id)
     followed = select(Follow.tag_key)
+    searched = Source.search_tag_key.in_(followed) if search else false()
     needed = or_(
-        Source.operator & (Source.search_tag_key.is_(None) | Source.search_tag_key.in_(followed)),
+        Source.operator & (Source.search_tag_key.is_(None) | searched),
         Source.id.in_(linked),
     )
     return list(

@@ -166,3 +166,68 @@ async def test_a_private_chat_targets_another_chat_which_keeps_it_through_an_upg
         await queries.set_target(session, 33, None)
     async with store.transaction() as session:
         assert await queries.target_of(session, 33) is None
+
+
+async def _queued(store: Store, chat_id: int, title: str) -> int:
+    """One alert for `chat_id` about a new article; returns the article id."""
+    async with store.transaction() as session:
+        await queries.sync_operator_sources(session, [("https://a.example/rss", "A")])
+        source = await queries.source_by_url(session, "https://a.example/rss")
+        article_id = await queries.insert_article(
+            session, source.id, Article(title=title), [f"url:{title}"], datetime.now(UTC)
+        )
+        await queries.enqueue(session, article_id, {chat_id: queries.Queued({"KIDA": "kida"})})
+    return article_id
+
+
+async def test_a_429_holds_the_whole_chat_even_what_is_queued_later(store: Store) -> None:
+    await _chat(store)
+    await _queued(store, -100, "before")
+    now = datetime.now(UTC)
+    async with store.transaction() as session:
+        await queries.postpone_chat(session, -100, now + timedelta(seconds=30), "429")
+        await queries.update_chat_settings(session, -100, timezone="Asia/Seoul")  # no release
+    await _queued(store, -100, "during")
+    async with store.transaction() as session:
+        assert await queries.due_deliveries(session, now + timedelta(seconds=5), 10) == []
+        later = await queries.due_deliveries(session, now + timedelta(seconds=31), 10)
+    assert sorted(d.article.title for d in later) == ["before", "during"]
+
+
+async def test_new_settings_do_not_cut_a_failed_alerts_backoff_short(store: Store) -> None:
+    await _chat(store)
+    await _queued(store, -100, "failed")
+    now = datetime.now(UTC)
+    async with store.transaction() as session:
+        [due] = await queries.due_deliveries(session, now, 10)
+        await queries.postpone(session, [due.delivery_id], now + timedelta(minutes=5), "500")
+        await queries.update_chat_settings(session, -100, digest="hourly")
+        assert await queries.due_deliveries(session, now + timedelta(minutes=1), 10) == []
+
+
+async def test_an_upgraded_group_keeps_its_settings_when_the_supergroup_spoke_first(
+    store: Store,
+) -> None:
+    await _chat(store, -5)
+    await _chat(store, -1005)  # the supergroup's own service message arrived first
+    async with store.transaction() as session:
+        await queries.update_chat_settings(
+            session, -5, timezone="Asia/Seoul", digest="daily", quiet_start=None
+        )
+        await queries.migrate_chat(session, -5, -1005)
+    async with store.transaction() as session:
+        chat = await session.get(Chat, -1005)
+        assert (chat.timezone, chat.digest) == ("Asia/Seoul", "daily")
+        assert await session.get(Chat, -5) is None
+
+
+async def test_search_feeds_are_not_due_when_search_is_off(store: Store) -> None:
+    await _chat(store)
+    async with store.transaction() as session:
+        await queries.follow(session, -100, [KIDA])
+        await queries.ensure_search_source(session, "kida", "https://search.example/?q=kida", "S")
+        now = datetime.now(UTC)
+        assert [s.url for s in await queries.due_sources(session, now)] == [
+            "https://search.example/?q=kida"
+        ]
+        assert await queries.due_sources(session, now, search=False) == []
