@@ -24,6 +24,16 @@ _BLOCK_TAGS = (
 _BLOCK_BOUNDARY = re.compile(rf"<(?=/?(?:{_BLOCK_TAGS})[\s/>])", re.IGNORECASE)
 _CODE = re.compile(r"<(?:script|style)[\s>]", re.IGNORECASE)
 TAG_START = re.compile(r"<[^\s<]")  # for nth_start: where each tag (or near-tag) begins
+# An absolute http(s) link that urljoin and urlsplit hand back unchanged whatever the base:
+# lowercase scheme, a host, no ";params" on the path, no empty "?" or "#", only RFC 3986
+# characters (so nothing to strip or to refuse, such as "[" in a host).
+_PLAIN_WEB_LINK = re.compile(
+    r"https?://[\w.~%!$&'()*+,=:@-]+"
+    r"(?:/[\w.~%!$&'()*+,=:@/-]*)?"
+    r"(?:\?[\w.~%!$&'()*+,;=:@/?-]+)?"
+    r"(?:#[\w.~%!$&'()*+,;=:@/?-]+)?",
+    re.ASCII,
+)
 # Characters of markup a reused document takes before it is replaced: lexbor keeps the nodes
 # of replaced fragments until the document goes (~9 bytes per character), so ~2 MB a thread.
 SCRATCH_BUDGET = 256 * 1024
@@ -86,6 +96,13 @@ def web_link(link: str, base: str) -> str:
     """`link` made absolute against `base`; "" unless it is http(s), because feeds carry
     `javascript:` and `data:` links and chat users click what the bot posts."""
     link = link.strip()
+    if _PLAIN_WEB_LINK.fullmatch(link):
+        return link  # what _resolved would return, in a tenth of its time
+    return _resolved(link, base)
+
+
+def _resolved(link: str, base: str) -> str:
+    """web_link for any link: relative ones, odd schemes and whatever urlsplit refuses."""
     if not link:
         return ""
     try:

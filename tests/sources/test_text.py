@@ -1,9 +1,10 @@
-"""html_to_text's shortcuts read fragments as a document of their own would.
+"""The shortcuts of bot.sources.text give what the long way gives.
 
 html_to_text parses a fragment into a reused per-thread document rather than a new one, and
 reads text without markup without a parser at all; both must give what a fresh lexbor
-document of the fragment gives, or the same story would read differently from one poll to
-the next.
+document of the fragment gives. web_link hands a plain absolute link back as it is, which
+must be what urljoin makes of it. Otherwise the same story would read differently, or link
+elsewhere, from one poll to the next.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from bot.sources import text
-from bot.sources.text import collapse, html_to_text
+from bot.sources.text import collapse, html_to_text, web_link
 
 # Pieces that move the HTML tree builder between its insertion modes, or out of HTML.
 PIECES = (
@@ -88,11 +89,11 @@ def test_each_thread_reads_with_its_own_document() -> None:
 
 
 # html.unescape drops references to controls and noncharacters ("&#1;", "&#xFDD0;") and
-# keeps NUL, where lexbor does the opposite; feeds do not carry them, and the shortcut
-# keeps its behaviour, so the comparison leaves them out.
+# keeps NUL and lone surrogates, where lexbor does the opposite; feeds do not carry them, and
+# the shortcut keeps its behaviour, so the comparison leaves them out.
 plain = st.lists(
     st.sampled_from(("&amp;", "&lt;", "&nbsp;", "&notit;", "&#128;", "&#0;", "&", "&#x44;"))
-    | st.text(st.characters(exclude_characters="<\x00")),
+    | st.text(st.characters(exclude_characters="<\x00", exclude_categories=["Cs"])),
     max_size=10,
 ).map("".join)
 
@@ -100,3 +101,46 @@ plain = st.lists(
 @given(plain)
 def test_text_without_markup_reads_as_the_parser_would(value: str) -> None:
     assert html_to_text(value) == fresh_document_text(value)
+
+
+# -- links ---------------------------------------------------------------------------------
+
+BASES = ("https://feeds.example.net/news/feed.xml", "http://127.0.0.1:8000/f?x=1#top", "")
+SCHEMES = ("https://", "http://", "HTTPS://", "ftp://", "javascript:", "//", "")
+HOSTS = ("site.example", "user:pw@h.example:80", "[::1]", "[::1", "é.example", "", "h_1")
+REST = (
+    *("/", "/", "?", "#", ";", ":", "@", "[", "]", ".", "..", "%20", "%zz", "a", "b"),
+    *(" ", "\t", "\n", "\x01", "é", "&", "=", "~", "|", "\\", "(1)", "*", "+", ","),
+)
+links = st.tuples(
+    st.sampled_from(SCHEMES),
+    st.sampled_from(HOSTS) | st.text(max_size=3),
+    st.lists(st.sampled_from(REST) | st.text(max_size=2), max_size=8).map("".join),
+).map("".join)
+
+
+@settings(max_examples=400)
+@given(links, st.sampled_from(BASES))
+# What urljoin changes in a link of the base's scheme: empty ";params", "?" and "#" dropped,
+# the scheme lowercased; and what urlsplit refuses.
+@example("https://a.example/b;", BASES[0])
+@example("http://a.example/b?", BASES[1])
+@example("https://a.example/b#", BASES[0])
+@example("HTTPS://a.example/b", BASES[0])
+@example("https://[::1/b", BASES[0])
+def test_plain_links_shortcut_gives_what_urljoin_gives(link: str, base: str) -> None:
+    assert web_link(link, base) == text._resolved(link.strip(), base)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://site0.example/news/59",
+        "http://news.example.co.kr:8080/view.php?id=123&sec=2#comments",
+        "https://user@cdn.example/a/b/../c.html",  # urljoin keeps an absolute path as it is
+    ],
+)
+def test_plain_links_take_the_shortcut(link: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text, "_resolved", None)  # calling it would raise
+
+    assert web_link(f" {link} ", BASES[0]) == link
