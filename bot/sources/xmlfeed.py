@@ -11,6 +11,7 @@ descriptions into content and dates from guids, so its items differ from feedpar
 
 from __future__ import annotations
 
+import functools
 import html.entities
 import io
 import re
@@ -47,9 +48,8 @@ _CORE = {"", _RSS1[1:-1], _RSS090[1:-1]}  # RSS element namespaces, read without
 # What each field of an RSS item is read from, first found first; Atom's are below. Titles
 # are plain text unless they look like HTML, descriptions are HTML, Atom elements say.
 _RSS_TITLE = ("title", "dc:title", "media:title")
-_RSS_SUMMARY = (
-    *("description", "dc:description", "media:description"),
-    *("atom:summary", "itunes:summary"),
+_RSS_SUMMARY = frozenset(
+    {"description", "dc:description", "media:description", "atom:summary", "itunes:summary"}
 )
 _RSS_CONTENT = ("content:encoded", "atom:content", "xhtml:body")
 _RSS_HTML = frozenset({"description", "dc:description", "media:description", "content:encoded"})
@@ -77,6 +77,8 @@ _HTML_ELEMENTS = frozenset({
     "time", "tr", "tt", "u", "ul", "var", "video",
 })
 # fmt: on
+Named = list[tuple[str, etree._Element]]
+"""Children of an element with their names (see `_name`), in document order."""
 _END_TAG_OR_REFERENCE = re.compile(r"</\w+>|&#?\w+;")
 _TAG_NAMES = re.compile(r"</?(\w+)")
 _ENTITY_NAMES = re.compile(r"&(\w+);")
@@ -120,7 +122,7 @@ def read_strict(text: str, url: str, max_items: int) -> ParsedFeed | None:
     else:
         return None
     head = channel if channel is not None else root
-    fields = _children(head)
+    fields = _fields(_named(head))
     zone = publisher_zone(_first(fields, "language", "dc:language") or root.get(f"{_XML}lang"), url)
     entries = (_rss_entry(item) for item in islice(items, max_items))
     return ParsedFeed(
@@ -131,7 +133,8 @@ def read_strict(text: str, url: str, max_items: int) -> ParsedFeed | None:
 
 
 def _rss_entry(item: etree._Element) -> Entry:
-    fields = _children(item)
+    named = _named(item)
+    fields = _fields(named)
     guid = _element(fields, "guid")
     guid_text = (guid.text or "") if guid is not None else item.get(f"{_RDF}about", "")
     alternates = [href for el in fields.get("atom:link", ()) if (href := _alternate(el))]
@@ -141,10 +144,9 @@ def _rss_entry(item: etree._Element) -> Entry:
         link = guid_text  # RSS 2.0: a guid is the item's permalink, if it is a web address
     contents = [_rss_field(el, key) for key in _RSS_CONTENT for el in fields.get(key, ())]
     # The first summary in document order wins, as in feedparser; else the content.
-    summaries = [(item.index(found[0]), key) for key in _RSS_SUMMARY if (found := fields.get(key))]
-    if summaries:
-        _, key = min(summaries)
-        summary = _rss_field(fields[key][0], key)
+    first = next(((key, el) for key, el in named if key in _RSS_SUMMARY), None)
+    if first is not None:
+        summary = _rss_field(first[1], first[0])
     else:
         summary = contents[0] if contents else ("", None)
     title_key = next((key for key in _RSS_TITLE if key in fields), None)
@@ -154,7 +156,7 @@ def _rss_entry(item: etree._Element) -> Entry:
         guid=guid_text,
         summary=summary,
         contents=contents,
-        categories=list(_rss_categories(item)),
+        categories=list(_rss_categories(named)),
         dates=[el.text or "" for key in _RSS_DATES for el in fields.get(key, ())],
         base=item.base or "",
     )
@@ -240,26 +242,29 @@ def _alternate(link: etree._Element) -> str:
     return (link.get("href") or "") if link.get("rel", "alternate") == "alternate" else ""
 
 
-def _rss_categories(item: etree._Element) -> Iterator[str]:
+def _rss_categories(named: Named) -> Iterator[str]:
     """Categories in document order; keyword lists count one category per keyword."""
-    for child in item:
-        name = _name(child.tag)
+    for name, child in named:
         if name in ("category", "dc:subject"):
             yield child.text or ""
         elif name in ("itunes:keywords", "media:keywords"):
             yield from (child.text or "").split(",")
 
 
-def _children(element: etree._Element) -> dict[str, list[etree._Element]]:
-    """An element's children by name: RSS names bare, extension names with their prefix."""
+def _named(element: etree._Element) -> Named:
+    """An element's children that this module reads, in document order, with their names."""
+    return [(name, child) for child in element if (name := _name(child.tag)) is not None]
+
+
+def _fields(named: Named) -> dict[str, list[etree._Element]]:
+    """Children by name: RSS names bare, extension names with their prefix."""
     fields: dict[str, list[etree._Element]] = {}
-    for child in element:
-        name = _name(child.tag)
-        if name is not None:
-            fields.setdefault(name, []).append(child)
+    for name, child in named:
+        fields.setdefault(name, []).append(child)
     return fields
 
 
+@functools.lru_cache(maxsize=1024)  # every item repeats the same few tags
 def _name(tag: Any) -> str | None:
     """An element's name as this module spells it, or None for one it never reads."""
     if not isinstance(tag, str):  # comments and processing instructions
