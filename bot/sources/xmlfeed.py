@@ -318,7 +318,7 @@ def read_loose(text: str, url: str, max_items: int) -> ParsedFeed:
     try:
         # A file object, never bytes or str: given those, feedparser first tries them as a
         # URL to download or a local path to open. No Content-Location either: feedparser
-        # would resolve non-URL guids against it; links are resolved in feed.to_article.
+        # would resolve non-URL guids against it; links are resolved in feed.to_articles.
         parsed = feedparser.parse(
             io.BytesIO(document),
             response_headers={"content-type": "application/xml; charset=utf-8"},
