@@ -29,6 +29,7 @@ _ZONE_HOURS = {
     "ICT": 7, "WIB": 7, "HKT": 8, "SGT": 8, "PHT": 8, "AWST": 8,
     "KST": 9, "JST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
 }  # fmt: skip
+_ZONES = {name: timezone(timedelta(hours=hours)) for name, hours in _ZONE_HOURS.items()}
 _TRAILING_ZONE = re.compile(r"^(?P<head>.*\d)\s*\(?(?P<zone>[A-Za-z]{1,5})\)?$")
 _MERIDIEM = {"am": "am", "pm": "pm", "오전": "am", "오후": "pm"}
 # Year first, with dots, dashes, slashes or Korean unit words, an optional weekday in
@@ -82,11 +83,12 @@ def publisher_zone(language: str | None, url: str) -> tzinfo:
 def _split_zone_name(text: str) -> tuple[str, tzinfo | None]:
     """Cut a trailing zone name off; a known one becomes its offset, an unknown one is dropped
     (the time is then naive) rather than read as UTC, as `email.utils` would."""
+    if text[-1].isdigit():  # "+0900", ISO 8601: no name to cut, and no regex to run
+        return text, None
     match = _TRAILING_ZONE.match(text)
     if match is None or match["zone"].lower() in _MERIDIEM:
         return text, None
-    hours = _ZONE_HOURS.get(match["zone"].upper())
-    return match["head"], None if hours is None else timezone(timedelta(hours=hours))
+    return match["head"], _ZONES.get(match["zone"].upper())
 
 
 def _rfc822(text: str) -> datetime | None:
