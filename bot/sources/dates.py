@@ -41,6 +41,16 @@ _NUMERIC = re.compile(
     r"\s*(?P<ampm2>오전|오후|am|pm)?",
     re.IGNORECASE,
 )
+# The RFC 1123 form, read by _rfc1123 without email.utils; month names as RFC 822 spells
+# them (calendar.month_abbr would follow the locale).
+_MONTHS = {
+    **{"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6},
+    **{"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12},
+}
+_RFC1123 = re.compile(
+    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-3]\d) ({'|'.join(_MONTHS)}) ([12]\d{{3}})"
+    r" ([0-2]\d):([0-5]\d):([0-5]\d) (?:GMT|UTC?|([+-])([01]\d)([0-5]\d))"
+)
 _HAS_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 # Naive times are local to the publisher; these languages and country domains name one zone.
 _KOREA_JAPAN = timezone(timedelta(hours=9))
@@ -54,12 +64,9 @@ def parse_date(value: str | None, zone: tzinfo = UTC) -> datetime | None:
     text = collapse(value or "")
     if not text or len(text) > MAX_DATE_LENGTH:
         return None
-    text, named = _split_zone_name(text)
-    moment = _rfc822(text) or _iso(text) or _numeric(text) or _dateutil(text)
+    moment = _rfc1123(text) or _any_form(text, zone)
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=named or zone)
     try:
         moment = moment.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 minus an offset
@@ -78,6 +85,36 @@ def publisher_zone(language: str | None, url: str) -> tzinfo:
             host = ""
         zone = _DOMAIN_ZONES.get(host.rsplit(".", 1)[-1])
     return zone or UTC
+
+
+def _rfc1123(text: str) -> datetime | None:
+    """The form most RSS feeds write, "Wed, 16 Apr 2025 12:00:00 GMT" or "+0900", read by one
+    regex in a quarter of the time _any_form takes; None leaves anything else to that."""
+    match = _RFC1123.fullmatch(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+    if sign == "-" and zone_hours == zone_minutes == "00":
+        return None  # "-0000" says the zone is unknown: _any_form gives it the feed's zone
+    try:
+        moment = datetime(
+            int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:  # "31 Feb", "24:00:00"
+        return None
+    if sign is None:
+        return moment
+    offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+    return moment - offset if sign == "+" else moment + offset
+
+
+def _any_form(text: str, zone: tzinfo) -> datetime | None:
+    """A date in any form this module knows; a naive one is in its zone name, else `zone`."""
+    text, named = _split_zone_name(text)
+    moment = _rfc822(text) or _iso(text) or _numeric(text) or _dateutil(text)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=named or zone)
+    return moment
 
 
 def _split_zone_name(text: str) -> tuple[str, tzinfo | None]:
