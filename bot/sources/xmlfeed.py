@@ -15,7 +15,7 @@ import functools
 import html.entities
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -175,13 +175,16 @@ def _atom(root: etree._Element, ns: str, url: str, max_items: int) -> ParsedFeed
 
 
 def _atom_entry(entry: etree._Element, ns: str) -> Entry:
+    # Children grouped by tag in one pass: a find or findall costs ~1.5 us, and ten are asked.
+    fields = _fields((child.tag, child) for child in entry)
+
     def all_of(name: str) -> list[etree._Element]:
-        return entry.findall(f"{ns}{name}")
+        return fields.get(f"{ns}{name}", [])
 
     contents = [_atom_text(el) for el in all_of("content") if el.get("src") is None]
-    summary = entry.find(f"{ns}summary")
-    title = entry.find(f"{ns}title")
-    guid = entry.find(f"{ns}id")
+    summary = _element(fields, f"{ns}summary")
+    title = _element(fields, f"{ns}title")
+    guid = _element(fields, f"{ns}id")
     return Entry(
         title=_atom_text(title) if title is not None else ("", None),
         link=next((href for el in all_of("link") if (href := _alternate(el))), ""),
@@ -256,8 +259,8 @@ def _named(element: etree._Element) -> Named:
     return [(name, child) for child in element if (name := _name(child.tag)) is not None]
 
 
-def _fields(named: Named) -> dict[str, list[etree._Element]]:
-    """Children by name: RSS names bare, extension names with their prefix."""
+def _fields(named: Iterable[tuple[str, etree._Element]]) -> dict[str, list[etree._Element]]:
+    """Children by name (RSS: bare, extensions with their prefix; Atom: the tag), in order."""
     fields: dict[str, list[etree._Element]] = {}
     for name, child in named:
         fields.setdefault(name, []).append(child)
