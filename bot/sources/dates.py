@@ -111,7 +111,9 @@ def _rfc1123(text: str) -> datetime | None:
 def _any_form(text: str, zone: tzinfo) -> datetime | None:
     """A date in any form this module knows; a naive one is in its zone name, else `zone`."""
     text, named = _split_zone_name(text)
-    moment = _rfc822(text) or _iso(text) or _numeric(text) or _dateutil(text)
+    # ISO 8601 first: it is quick to refuse, and no text is both it and RFC 822 (one has at
+    # most two words, the other at least three), so the order changes no answer.
+    moment = _iso(text) or _rfc822(text) or _numeric(text) or _dateutil(text)
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=named or zone)
     return moment

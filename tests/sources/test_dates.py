@@ -194,3 +194,27 @@ def test_rfc1123_shortcut_gives_what_the_long_way_gives(text: str, zone: timezon
         shortcut = parse_date(text, zone)
         patch.setattr(dates, "_rfc1123", lambda text: None)
         assert shortcut == parse_date(text, zone)
+
+
+ISO_PARTS = (
+    ["2025-04-16", "20250416", "2025-W16-3"],
+    ["T", " "],
+    ["12:00", "12:00:00", "12:00:00.5", "120000"],
+    ["", "Z", "+09:00", "+0900"],
+)
+ODD_PARTS = (
+    ["2025-04", "16-Apr-2025", "Wed, 16"],
+    ["t", "x", ", ", ""],
+    ["12", "", "Apr 2025 12:00:00"],
+    ["-0000", " GMT", " +0000", " 2025", "(KST)"],
+)
+iso_8601 = st.builds("{}{}{}{}".format, *map(st.sampled_from, ISO_PARTS))
+iso_like = st.builds(
+    "{}{}{}{}".format, *(st.sampled_from(a + b) for a, b in zip(ISO_PARTS, ODD_PARTS, strict=True))
+)
+
+
+@given(iso_8601 | iso_like | rfc1123_like | st.text(max_size=40))
+def test_no_text_reads_both_as_iso_8601_and_as_rfc_822(text: str) -> None:
+    """_any_form tries ISO 8601 first, which is only right while the two never both answer."""
+    assert dates._iso(text) is None or dates._rfc822(text) is None
