@@ -70,9 +70,7 @@ def to_articles(entries: Iterable[Entry], zone: tzinfo) -> list[Article]:
             guid=entry.guid.strip(),
             summary=summary,
             content=content,
-            categories=tuple(
-                dict.fromkeys(term for raw in entry.categories if (term := collapse(raw)))
-            ),
+            categories=tuple(dict.fromkeys(filter(None, map(collapse, entry.categories)))),
             published=when,
         )
         for entry, title, link, summary, content, when in zip(
