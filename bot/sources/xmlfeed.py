@@ -15,7 +15,7 @@ import functools
 import html.entities
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -156,7 +156,7 @@ def _rss_entry(item: etree._Element) -> Entry:
         guid=guid_text,
         summary=summary,
         contents=contents,
-        categories=list(_rss_categories(named)),
+        categories=_rss_categories(named),
         dates=[el.text or "" for key in _RSS_DATES for el in fields.get(key, ())],
         base=item.base or "",
     )
@@ -245,13 +245,15 @@ def _alternate(link: etree._Element) -> str:
     return (link.get("href") or "") if link.get("rel", "alternate") == "alternate" else ""
 
 
-def _rss_categories(named: Named) -> Iterator[str]:
+def _rss_categories(named: Named) -> list[str]:
     """Categories in document order; keyword lists count one category per keyword."""
+    categories: list[str] = []
     for name, child in named:
         if name in ("category", "dc:subject"):
-            yield child.text or ""
+            categories.append(child.text or "")
         elif name in ("itunes:keywords", "media:keywords"):
-            yield from (child.text or "").split(",")
+            categories.extend((child.text or "").split(","))
+    return categories
 
 
 def _named(element: etree._Element) -> Named:
