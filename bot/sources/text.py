@@ -35,7 +35,7 @@ _PLAIN_WEB_LINK = re.compile(
     re.ASCII,
 )
 # Characters of markup a reused document takes before it is replaced: lexbor keeps the nodes
-# of replaced fragments until the document goes (~9 bytes per character), so ~2 MB a thread.
+# of replaced fragments until the document goes (~9 bytes per character): 2-5 MB a thread.
 SCRATCH_BUDGET = 256 * 1024
 
 
@@ -52,7 +52,10 @@ class _Scratch(threading.local):
     used = 0
 
     def take(self, size: int) -> LexborHTMLParser:
-        """The thread's document, a new one once the old has taken SCRATCH_BUDGET chars."""
+        """The thread's document, a new one once the old has taken SCRATCH_BUDGET chars; a
+        fragment bigger than that gets a document of its own, freed when it has been read."""
+        if size > SCRATCH_BUDGET:
+            return LexborHTMLParser("")
         if self.document is None or self.used > SCRATCH_BUDGET:
             self.document, self.used = LexborHTMLParser(""), 0
         self.used += size

@@ -73,6 +73,15 @@ def test_document_is_replaced_once_it_has_taken_its_budget(
     assert text._scratch.document is not first
 
 
+def test_a_fragment_bigger_than_the_budget_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text, "SCRATCH_BUDGET", 100)
+    html_to_text("<p>small</p>")
+    kept, used = text._scratch.document, text._scratch.used
+
+    assert html_to_text("<p>" + "word " * 100 + "</p>") == ("word " * 100).strip()
+    assert (text._scratch.document, text._scratch.used) == (kept, used)
+
+
 def test_lone_surrogate_is_dropped_as_a_fresh_document_drops_it() -> None:
     fragment = "<p>a\ud800b</p>"  # json.loads('"\\ud800"') makes such strings
 
