@@ -3,6 +3,7 @@
     .venv/bin/python bench/poll.py                  # 2,000 feeds of 50 items, ~2 minutes
     .venv/bin/python bench/poll.py --feeds 200      # a quick look
     .venv/bin/python bench/poll.py --profile        # and where the round's CPU time goes
+    .venv/bin/python bench/poll.py --parsers-only   # the parsers alone, in seconds
 
 A server process answers from 127.0.0.1-127.0.0.N (a minimal asyncio HTTP/1.1 server: the
 stdlib's threading server would be the bottleneck). The bot process runs the operator
@@ -258,21 +259,6 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
         await store.close()
         floor_304 = await bare_304s([(f, urls[f]) for f in range(args.feeds) if not changed(f)])
 
-    bodies = [feed_document(f, 2, args.items) for f in range(args.feeds) if changed(f)]
-    sample = bodies[: args.feedparser_sample]
-    feedparser_rate = timed(
-        lambda: [feedparser.parse(io.BytesIO(body)) for body in sample], len(sample)
-    )
-    fastfeedparser_rate = timed(
-        lambda: [fastfeedparser.parse(body) for body in bodies], len(bodies)
-    )
-    ours_rate = timed(
-        lambda: [
-            parse_document(body, urls[0], content_type="application/rss+xml") for body in bodies
-        ],
-        len(bodies),
-    )
-
     round_feeds = not_modified.feeds + modified.feeds
     round_rate = round_feeds / (not_modified.wall + modified.wall)
     cpu_304 = 1000 * not_modified.cpu / not_modified.feeds
@@ -283,10 +269,7 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
     for phase in (prime, not_modified, modified):
         print(phase.line())
     print(f"\nround 1, whole: {round_rate:.1f} feeds/s")
-    print(f"parsers alone, CPU, on the {len(bodies)} changed feeds' bytes:")
-    print(f"  feedparser      {feedparser_rate:8.1f} feeds/s  (sample of {len(sample)})")
-    print(f"  fastfeedparser  {fastfeedparser_rate:8.1f} feeds/s")
-    print(f"  parse_document  {ours_rate:8.1f} feeds/s  (decode, lxml, plain text, Articles)")
+    feedparser_rate = parsers_alone(args, urls[0])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (bot process, max RSS): {peak:.0f} MB")
     ratio = round_rate / feedparser_rate
@@ -302,6 +285,31 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
             print(f"  {package:<44} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
         print("\nround 1 profile, by own time:")
         stats.sort_stats("tottime").print_stats(30)
+
+
+def parsers_alone(args: argparse.Namespace, url: str) -> float:
+    """Print each parser's CPU speed alone on the bytes of round 1's changed feeds, and return
+    feedparser's feeds per second, the round's yardstick."""
+    bodies = [feed_document(f, 2, args.items) for f in range(args.feeds) if changed(f)]
+
+    def rate(name: str, documents: list[bytes], parse: Callable[[bytes], object]) -> float:
+        speed = timed(lambda: [parse(body) for body in documents], len(documents))
+        print(f"  {name:<15} {speed:8.1f} feeds/s {1000 / speed:7.3f} ms/feed  ({len(documents)})")
+        return speed
+
+    print(f"parsers alone, CPU, on the {len(bodies)} changed feeds' bytes (how many timed):")
+    feedparser_rate = rate(
+        "feedparser",
+        bodies[: args.feedparser_sample],
+        lambda body: feedparser.parse(io.BytesIO(body)),
+    )
+    rate("fastfeedparser", bodies, fastfeedparser.parse)
+    rate(
+        "parse_document",  # decode, lxml, plain text, Articles
+        bodies,
+        lambda body: parse_document(body, url, content_type="application/rss+xml"),
+    )
+    return feedparser_rate
 
 
 PACKAGES = (  # the first one found in a function's file name names its package
@@ -345,7 +353,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="polls at a time (the app's)")
     parser.add_argument("--feedparser-sample", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--parsers-only", action="store_true", help="no poll rounds, no server")
     args = parser.parse_args()
+    if args.parsers_only:
+        parsers_alone(args, f"http://{host(0, args.hosts)}{path(0)}")
+        return
     logging.basicConfig(level=logging.CRITICAL)  # failures are counted in the summary
     args.round = multiprocessing.Value("i", 0)
     receive, send = multiprocessing.Pipe(duplex=False)

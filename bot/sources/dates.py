@@ -29,6 +29,7 @@ _ZONE_HOURS = {
     "ICT": 7, "WIB": 7, "HKT": 8, "SGT": 8, "PHT": 8, "AWST": 8,
     "KST": 9, "JST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
 }  # fmt: skip
+_ZONES = {name: timezone(timedelta(hours=hours)) for name, hours in _ZONE_HOURS.items()}
 _TRAILING_ZONE = re.compile(r"^(?P<head>.*\d)\s*\(?(?P<zone>[A-Za-z]{1,5})\)?$")
 _MERIDIEM = {"am": "am", "pm": "pm", "오전": "am", "오후": "pm"}
 # Year first, with dots, dashes, slashes or Korean unit words, an optional weekday in
@@ -39,6 +40,16 @@ _NUMERIC = re.compile(
     r"(?:(?P<H>\d{1,2})\s*[:시]\s*(?P<M>\d{1,2})\s*분?(?:\s*:?\s*(?P<S>\d{1,2})\s*초?)?)?"
     r"\s*(?P<ampm2>오전|오후|am|pm)?",
     re.IGNORECASE,
+)
+# The RFC 1123 form, read by _rfc1123 without email.utils; month names as RFC 822 spells
+# them (calendar.month_abbr would follow the locale).
+_MONTHS = {
+    **{"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6},
+    **{"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12},
+}
+_RFC1123 = re.compile(
+    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-3]\d) ({'|'.join(_MONTHS)}) ([12]\d{{3}})"
+    r" ([0-2]\d):([0-5]\d):([0-5]\d) (?:GMT|UTC?|([+-])([01]\d)([0-5]\d))"
 )
 _HAS_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 # Naive times are local to the publisher; these languages and country domains name one zone.
@@ -53,12 +64,9 @@ def parse_date(value: str | None, zone: tzinfo = UTC) -> datetime | None:
     text = collapse(value or "")
     if not text or len(text) > MAX_DATE_LENGTH:
         return None
-    text, named = _split_zone_name(text)
-    moment = _rfc822(text) or _iso(text) or _numeric(text) or _dateutil(text)
+    moment = _rfc1123(text) or _any_form(text, zone)
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=named or zone)
     try:
         moment = moment.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 minus an offset
@@ -79,14 +87,47 @@ def publisher_zone(language: str | None, url: str) -> tzinfo:
     return zone or UTC
 
 
+def _rfc1123(text: str) -> datetime | None:
+    """The form most RSS feeds write, "Wed, 16 Apr 2025 12:00:00 GMT" or "+0900", read by one
+    regex in a quarter of the time _any_form takes; None leaves anything else to that."""
+    match = _RFC1123.fullmatch(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+    if sign == "-" and zone_hours == zone_minutes == "00":
+        return None  # "-0000" says the zone is unknown: _any_form gives it the feed's zone
+    try:
+        moment = datetime(
+            int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:  # "31 Feb", "24:00:00"
+        return None
+    if sign is None:
+        return moment
+    offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+    return moment - offset if sign == "+" else moment + offset
+
+
+def _any_form(text: str, zone: tzinfo) -> datetime | None:
+    """A date in any form this module knows; a naive one is in its zone name, else `zone`."""
+    text, named = _split_zone_name(text)
+    # ISO 8601 first: it is quick to refuse, and no text is both it and RFC 822 (one has at
+    # most two words, the other at least three), so the order changes no answer.
+    moment = _iso(text) or _rfc822(text) or _numeric(text) or _dateutil(text)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=named or zone)
+    return moment
+
+
 def _split_zone_name(text: str) -> tuple[str, tzinfo | None]:
     """Cut a trailing zone name off; a known one becomes its offset, an unknown one is dropped
     (the time is then naive) rather than read as UTC, as `email.utils` would."""
+    if text[-1].isdigit():  # "+0900", ISO 8601: no name to cut, and no regex to run
+        return text, None
     match = _TRAILING_ZONE.match(text)
     if match is None or match["zone"].lower() in _MERIDIEM:
         return text, None
-    hours = _ZONE_HOURS.get(match["zone"].upper())
-    return match["head"], None if hours is None else timezone(timedelta(hours=hours))
+    return match["head"], _ZONES.get(match["zone"].upper())
 
 
 def _rfc822(text: str) -> datetime | None:
