@@ -71,6 +71,7 @@ def is_public_address(address: IPAddress) -> bool:
         or address.is_loopback
         or address.is_link_local
         or address.is_unspecified
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
     )
 
 

@@ -311,14 +311,21 @@ _ITEM_START = re.compile(r"<(?:[\w-]+:)?(?:item|entry)[\s>/]")
 # feedparser's loose parser spends ~50 us on every tag, known or not; past this many a
 # document is cut (a 1,000-item feed has ~15,000), so junk cannot cost minutes of CPU.
 LOOSE_MAX_TAGS = 20_000
+# Its text handling costs about 2 s of CPU per MB of broken markup, so a broken document is
+# also cut at this many characters: its newest items (feeds put them first) still come out.
+LOOSE_MAX_CHARS = 1_000_000
 
 
 def read_loose(text: str, url: str, max_items: int) -> ParsedFeed:
     """feedparser's reading of any document; never raises."""
     # It reads every item and tag, so the document is cut before the first item past the
-    # cap or the first tag past LOOSE_MAX_TAGS; it then recovers the cut-off end like any
-    # truncation.
-    cut = min(nth_start(_ITEM_START, text, max_items), nth_start(TAG_START, text, LOOSE_MAX_TAGS))
+    # cap, the first tag past LOOSE_MAX_TAGS or LOOSE_MAX_CHARS; it then recovers the
+    # cut-off end like any truncation.
+    cut = min(
+        nth_start(_ITEM_START, text, max_items),
+        nth_start(TAG_START, text, LOOSE_MAX_TAGS),
+        LOOSE_MAX_CHARS,
+    )
     document = ('<?xml version="1.0" encoding="utf-8"?>' + text[:cut]).encode("utf-8", "replace")
     try:
         # A file object, never bytes or str: given those, feedparser first tries them as a

@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import ipaddress
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -124,14 +123,12 @@ async def test_unknown_path_is_404(server: FeedServer, fetcher: Fetcher) -> None
 
 async def test_slow_server_times_out(server: FeedServer) -> None:
     server.set_feed("/slow.xml", FEED, delay=3)
-    started = time.monotonic()
 
     async with Fetcher(allow_private_networks=True, timeout=0.3) as impatient:
         result = await impatient.fetch(server.url("/slow.xml"))
 
     assert result.error == "timed out after 0.3 s"
     assert result.status == 0 and not result.ok
-    assert time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "streamed"])
@@ -178,14 +175,13 @@ async def test_other_hosts_are_not_held_up_by_a_busy_one(
     async with Fetcher(allow_private_networks=True, per_host=1) as fetcher:
         slow = [asyncio.create_task(fetcher.fetch(server.url("/slow.xml"))) for _ in range(3)]
         await asyncio.sleep(0.05)  # the slow ones hold the one slot for their host
-        started = time.monotonic()
         fast = await fetcher.fetch(internal.url("/fast.xml"))
-        waited = time.monotonic() - started
+        still_waiting = not any(task.done() for task in slow)
         for task in slow:
             task.cancel()
         await asyncio.gather(*slow, return_exceptions=True)
 
-    assert fast.ok and waited < 0.9
+    assert fast.ok and still_waiting  # the other host did not wait for this one's slot
 
 
 @pytest.mark.parametrize("status", [429, 503])

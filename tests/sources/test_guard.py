@@ -53,6 +53,7 @@ PRIVATE_URLS = [
     "http://255.255.255.255/",
     "http://192.0.2.1/",  # documentation
     "http://[fe80::1]/",
+    "http://[fec0::1]/",  # site-local, deprecated but never public
     "http://[fc00::1]/",
     "http://[ff02::1]/",
     "http://[::]/",
