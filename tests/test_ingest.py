@@ -216,10 +216,10 @@ async def test_a_feed_that_moved_for_good_is_polled_at_its_new_address(
         assert (await session.get(Source, source)).url == feeds.url("/new.xml")
 
 
-async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
+async def _own_and_operator_feeds(
     store: Store, feeds: FeedServer, ingestor: Ingestor
-) -> None:
-    """The operator's feed speaks to every chat, even if a chat's own feed had it first."""
+) -> tuple[int, int]:
+    """GROUP and OTHER follow KIDA; OTHER has a feed of its own; both feeds primed, empty."""
     feeds.set_feed("/own.xml", rss([]))
     feeds.set_feed("/op.xml", rss([]))
     [operator] = await _setup(store, feeds, "/op.xml")
@@ -229,6 +229,14 @@ async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
         own = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
     await ingestor.poll(own)
     await ingestor.poll(operator)
+    return own, operator
+
+
+async def test_a_story_first_seen_on_a_chat_feed_still_reaches_everyone(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """The operator's feed speaks to every chat, even if a chat's own feed had it first."""
+    own, operator = await _own_and_operator_feeds(store, feeds, ingestor)
     feeds.set_feed("/own.xml", rss([FULL_NAME]))
     feeds.set_feed("/op.xml", rss([FULL_NAME]))
     assert (await ingestor.poll(own)).queued == 1
@@ -241,16 +249,9 @@ async def test_a_chat_that_followed_after_a_story_was_first_seen_does_not_get_it
     store: Store, feeds: FeedServer, ingestor: Ingestor
 ) -> None:
     """A story is news to a follow only if it was first seen after the follow was made."""
-    feeds.set_feed("/own.xml", rss([]))
-    feeds.set_feed("/op.xml", rss([]))
-    [operator] = await _setup(store, feeds, "/op.xml")
+    own, operator = await _own_and_operator_feeds(store, feeds, ingestor)
     async with store.transaction() as session:
-        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
-        await queries.add_chat_source(session, OTHER, feeds.url("/own.xml"), "own")
-        own = (await queries.source_by_url(session, feeds.url("/own.xml"))).id
         await queries.unfollow(session, GROUP, ["kida"])
-    await ingestor.poll(own)
-    await ingestor.poll(operator)
     feeds.set_feed("/own.xml", rss([FULL_NAME]))
     assert (await ingestor.poll(own)).queued == 1  # OTHER's own feed: OTHER alone
     async with store.transaction() as session:
