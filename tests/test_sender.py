@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +14,7 @@ from telegram import Bot
 
 from bot.core.article import Article
 from bot.core.tags import Tag
+from bot.delivery import sender as sender_module
 from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender, backoff
 from bot.store import queries
@@ -284,3 +288,65 @@ async def test_alerts_go_to_the_forum_topic_the_tag_was_followed_in(
         await session.execute(update(Delivery).values(thread_id=77))
     assert await sender.drain_once() == 1
     assert telegram.sent_messages(GROUP)[0].message_thread_id == 77
+
+
+def _poison(monkeypatch: pytest.MonkeyPatch, title: str) -> None:
+    """Formatting the alert titled `title` raises, as a bug in formatting would."""
+
+    def format_alert(article: Article, **kwargs: object) -> str:
+        if article.title == title:
+            raise ValueError(f"cannot format {title}")
+        return real(article, **kwargs)
+
+    real = sender_module.format_alert
+    monkeypatch.setattr(sender_module, "format_alert", format_alert)
+
+
+async def test_a_failing_alert_is_postponed_and_no_other_is_sent_twice(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One chat's alert cannot be formatted. The round still waits for the other chats (a
+    new round started while they were sending would send their alerts again), the chat's
+    next alert goes next round, and the poisoned one waits its backoff, kept."""
+    telegram.delay("sendMessage", 0.02)  # the other chats are still sending when it fails
+    others = [501, 502]
+    for chat_id in others:
+        telegram.add_chat(chat_id, "private")
+        await _queue(store, "a", "b", "c", chat_id=chat_id, chat_type="private")
+    await _queue(store, "poison", "next")
+    _poison(monkeypatch, "poison")
+    for _ in range(3):
+        with contextlib.suppress(ValueError):  # as run() does: a failed round, then the next
+            await sender.drain_once()
+    await asyncio.gather(*asyncio.all_tasks() - {asyncio.current_task()})  # none left over
+    sent = Counter((m.chat_id, m.plain_text.split("\n")[0]) for m in telegram.sent_messages())
+    expected = {(chat_id, title) for chat_id in others for title in "abc"} | {(GROUP, "next")}
+    assert sent == Counter(expected)
+    [poisoned] = await _unsent(store)
+    assert poisoned.attempts == 1 and "cannot format poison" in poisoned.last_error
+    assert poisoned.next_attempt_at > datetime.now(UTC)
+
+
+async def _covered_elsewhere(store: Store) -> None:
+    """Every sent alert's story was carried by another outlet: the alerts are due for edits."""
+    async with store.transaction() as session:
+        now = datetime.now(UTC)
+        for article_id in await session.scalars(select(Delivery.article_id)):
+            await queries.add_coverage(session, article_id, "Yonhap", "https://yna.example", now)
+            await queries.revise_alerts(session, article_id, now - timedelta(hours=1), now)
+
+
+async def test_a_failing_edit_is_postponed_and_the_other_chats_are_edited(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telegram.add_chat(501, "private")
+    await _queue(store, "poison")
+    await _queue(store, "fine", chat_id=501, chat_type="private")
+    assert await sender.drain_once() == 2
+    await _covered_elsewhere(store)
+    _poison(monkeypatch, "poison")
+    assert await sender.drain_once() == 1
+    assert [edit["chat_id"] for edit in telegram.calls_to("editMessageText")] == [501]
+    async with store.transaction() as session:
+        [poisoned] = await session.scalars(select(Delivery).where(Delivery.revise))
+    assert poisoned.chat_id == GROUP and poisoned.next_attempt_at > datetime.now(UTC)

@@ -14,6 +14,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from selectolax.lexbor import LexborHTMLParser
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
@@ -37,6 +38,7 @@ from bot.store.db import Store
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BACKOFF = timedelta(minutes=30)
 
@@ -131,14 +133,52 @@ class Sender:
         """Send one round of due alerts; returns how many alerts Telegram accepted."""
         async with self._store.transaction() as session:
             due = await queries.due_deliveries(session, utcnow(), self._batch_size)
-        sent = sum(await asyncio.gather(*map(self._drain_chat, _by_chat(due))))
+        sent = await self._each_chat(self._drain_chat, due)
         async with self._store.transaction() as session:
             edits = await queries.due_revisions(session, utcnow(), self._batch_size)
-        return sent + sum(await asyncio.gather(*map(self._revise_chat, _by_chat(edits))))
+        return sent + await self._each_chat(self._revise_chat, edits)
+
+    async def _each_chat(
+        self, work: Callable[[list[queries.Due]], Awaitable[int]], items: list[queries.Due]
+    ) -> int:
+        """Run `work` for each chat side by side and wait for every one of them to finish.
+
+        A round must not end while a chat is still sending: the next round would read the
+        rows in flight and send them again. `_guarded` catches a chat's failures; whatever
+        still escapes (say, the database is gone) is logged here, after all chats are done.
+        """
+        chats = _by_chat(items)
+        results = await asyncio.gather(*map(work, chats), return_exceptions=True)
+        for chat, result in zip(chats, results, strict=True):
+            if isinstance(result, BaseException):
+                ids = [item.delivery_id for item in chat]
+                log.error("chat %s: alerts %s failed", chat[0].chat_id, ids, exc_info=result)
+        return sum(result for result in results if isinstance(result, int))
+
+    async def _guarded(self, items: list[queries.Due], step: Awaitable[T], failed: T) -> T:
+        """`step` for these alerts of one chat, or `failed` if it raised something unforeseen
+        (a bug in formatting, a database error): the alerts are postponed with backoff, so a
+        poisoned alert neither retries in a tight loop nor holds up other chats."""
+        try:
+            return await step
+        except Exception as exc:
+            log.exception(
+                "chat %s: alerts %s (%s) failed; postponing them",
+                items[0].chat_id,
+                [item.delivery_id for item in items],
+                ", ".join(item.article.link for item in items),
+            )
+            await self._postpone(items, f"{type(exc).__name__}: {exc}")
+            return failed
+
+    async def _postpone(self, items: list[queries.Due], error: str) -> None:
+        """Try these alerts again after a backoff that grows with their attempts."""
+        until = utcnow() + backoff(max(item.attempts for item in items))
+        await self._write(queries.postpone, [item.delivery_id for item in items], until, error)
 
     async def _drain_chat(self, items: list[queries.Due]) -> int:
         """Send a chat's released alerts in order, per forum topic; hold the others."""
-        released = await self._hold_unreleased(items)
+        released = await self._guarded(items, self._hold_unreleased(items), [])
         by_thread: dict[int | None, list[queries.Due]] = {}
         for item in released:
             by_thread.setdefault(item.thread_id, []).append(item)
@@ -169,27 +209,36 @@ class Sender:
         """(alerts sent, whether all went) for one chat topic: a digest or one by one."""
         first = items[0]
         if len(items) > self._digest_threshold or (is_digest(first.plan) and len(items) > 1):
-            await self._pacer.wait_turn(first.chat_id, first.is_group)
-            text, covered = format_digest(
-                [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
-            )
-            ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
-            return (covered, covered == len(items)) if ok else (0, False)
+            covered = await self._guarded(items, self._send_digest(items), 0)
+            return covered, covered == len(items)
         sent = 0
         for item in items[: self.PER_CHAT_PER_ROUND]:
-            await self._pacer.wait_turn(item.chat_id, item.is_group)
-            markup = buttons.for_alert(item.follow_ids)
-            if not await self._deliver([item], _alert_text(item), markup, editable=True):
+            if not await self._guarded([item], self._send_alert(item), False):
                 return sent, False
             sent += 1
         return sent, sent == len(items)
+
+    async def _send_digest(self, items: list[queries.Due]) -> int:
+        """One message listing the first of these alerts; how many it took (0: they wait)."""
+        await self._pacer.wait_turn(items[0].chat_id, items[0].is_group)
+        text, covered = format_digest(
+            [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
+        )
+        ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
+        return covered if ok else 0
+
+    async def _send_alert(self, item: queries.Due) -> bool:
+        """One alert as its own message, editable later; False when it has to wait."""
+        await self._pacer.wait_turn(item.chat_id, item.is_group)
+        markup = buttons.for_alert(item.follow_ids)
+        return await self._deliver([item], _alert_text(item), markup, editable=True)
 
     async def _revise_chat(self, items: list[queries.Due]) -> int:
         """Edit a chat's sent alerts to name the other outlets that carried their stories."""
         done = 0
         for item in items:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
-            done += await self._revise(item)
+            done += await self._guarded([item], self._revise(item), False)
         return done
 
     async def _revise(self, item: queries.Due) -> bool:
@@ -263,8 +312,7 @@ class Sender:
                 await self._write(queries.deactivate_chat, chat_id)
             else:
                 log.warning("alerts %s failed (%s); will retry", ids, exc)
-                until = utcnow() + backoff(max(item.attempts for item in items))
-                await self._write(queries.postpone, ids, until, str(exc))
+                await self._postpone(items, str(exc))
         else:
             return True
         return False
