@@ -260,6 +260,22 @@ async def test_quiet_hours_hold_alerts_until_they_end(
     assert await sender.drain_once() == 1
 
 
+async def test_an_alert_queued_before_quiet_hours_but_still_pending_waits_for_the_end(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    """Queued two hours ago (say, behind a backlog or a 429); quiet hours began an hour ago."""
+    await _queue(store, "from the evening")
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    async with store.transaction() as session:
+        await queries.update_chat_settings(session, GROUP, quiet_start=start, quiet_end=end)
+        await session.execute(update(Delivery).values(created_at=now - timedelta(hours=2)))
+    assert await sender.drain_once() == 0
+    assert telegram.sent_messages(GROUP) == []
+    [held] = await _unsent(store)
+    assert held.next_attempt_at > now + timedelta(hours=1)
+
+
 async def test_an_hourly_digest_chat_gets_one_message_at_the_hour(
     store: Store, sender: Sender, telegram: TelegramEmulator
 ) -> None:

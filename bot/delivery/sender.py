@@ -196,7 +196,7 @@ class Sender:
         held: dict[datetime, list[int]] = {}
         released = []
         for item in items:
-            when = release_at(plan, item.queued_at)
+            when = release_at(plan, item.queued_at, now)
             if when > now:
                 held.setdefault(when, []).append(item.delivery_id)
             else:
