@@ -171,14 +171,26 @@ async def test_group_upgrade_moves_the_alert_to_the_new_chat(
     assert len(telegram.sent_messages(new)) == 1 and telegram.sent_messages(old) == []
 
 
+@pytest.mark.parametrize("count", [1, 7], ids=["alert", "digest"])
 async def test_unparsable_html_is_resent_as_plain_text(
-    store: Store, sender: Sender, telegram: TelegramEmulator
+    store: Store,
+    sender: Sender,
+    telegram: TelegramEmulator,
+    caplog: pytest.LogCaptureFixture,
+    count: int,
 ) -> None:
-    await _queue(store, "plain")
+    """The plain text keeps every article's link, and the log names the alerts."""
+    titles = [f"plain{n}" for n in range(count)]
+    await _queue(store, *titles)
     telegram.fail_next("sendMessage", 400, "Bad Request: can't parse entities: unexpected end tag")
-    assert await sender.drain_once() == 1
+    assert await sender.drain_once() == count
     [message] = telegram.sent_messages(GROUP)
-    assert message.parse_mode is None and "plain" in message.text and "<a" not in message.text
+    assert message.parse_mode is None and "<a" not in message.text
+    links = [f"https://herald.example/{GROUP}/{title}" for title in titles]
+    for title, link in zip(titles, links, strict=True):
+        assert f"{title} ({link})" in message.text
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(list(range(1, count + 1))) in warning and all(link in warning for link in links)
 
 
 @pytest.mark.parametrize("paced", [True, False])

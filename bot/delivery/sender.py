@@ -74,6 +74,24 @@ def _alert_text(item: queries.Due) -> str:
     )
 
 
+def _which(items: list[queries.Due]) -> str:
+    """The alerts for a log line: their delivery ids and article links."""
+    links = ", ".join(item.article.link for item in items)
+    return f"alerts {[item.delivery_id for item in items]} ({links})"
+
+
+def _plain_text(html: str) -> str:
+    """The message without markup, each link's URL kept after its text: "Title (https://…)".
+
+    Never longer than the HTML (`<a href="URL">Title</a>`), so it fits wherever that did.
+    """
+    tree = LexborHTMLParser(html)
+    for link in tree.css("a[href]"):
+        url, label = link.attributes.get("href") or "", link.text(separator="")
+        link.replace_with(label if label in (url, "") else f"{label} ({url})")
+    return tree.text(separator="")
+
+
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s, ... capped at MAX_BACKOFF: retried for ever, never dropped."""
     return min(timedelta(seconds=5 * 2 ** min(attempts, 20)), MAX_BACKOFF)
@@ -162,12 +180,7 @@ class Sender:
         try:
             return await step
         except Exception as exc:
-            log.exception(
-                "chat %s: alerts %s (%s) failed; postponing them",
-                items[0].chat_id,
-                [item.delivery_id for item in items],
-                ", ".join(item.article.link for item in items),
-            )
+            log.exception("chat %s: %s failed; postponing them", items[0].chat_id, _which(items))
             await self._postpone(items, f"{type(exc).__name__}: {exc}")
             return failed
 
@@ -295,7 +308,7 @@ class Sender:
         try:
             async with self._in_flight:
                 await self._pacer.start_send(chat_id)
-                message_id = await self._send(chat_id, text, items[0].thread_id, markup)
+                message_id = await self._send(items, text, markup)
                 await self._write(queries.mark_sent, ids, message_id if editable else None)
         except RetryAfter as exc:
             until = utcnow() + _retry_after(exc)
@@ -318,14 +331,11 @@ class Sender:
         return False
 
     async def _send(
-        self,
-        chat_id: int,
-        text: str,
-        thread_id: int | None,
-        markup: InlineKeyboardMarkup | None,
+        self, items: list[queries.Due], text: str, markup: InlineKeyboardMarkup | None
     ) -> int:
         """Send, falling back to plain text if Telegram cannot parse the HTML; the message id."""
-        where = {"message_thread_id": thread_id, "reply_markup": markup}
+        chat_id = items[0].chat_id
+        where = {"message_thread_id": items[0].thread_id, "reply_markup": markup}
         try:
             message = await self._bot.send_message(
                 chat_id,
@@ -337,9 +347,12 @@ class Sender:
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
                 raise
-            log.warning("Telegram refused an alert's HTML (%s); sending plain text", exc.message)
-            plain = LexborHTMLParser(text).text(separator="")
-            message = await self._bot.send_message(chat_id, plain, **where)
+            log.warning(
+                "Telegram refused the HTML of %s (%s); sending it as plain text",
+                _which(items),
+                exc.message,
+            )
+            message = await self._bot.send_message(chat_id, _plain_text(text), **where)
         return message.message_id
 
     async def _write(self, change: Callable[..., Awaitable[None]], *args: object) -> None:
