@@ -97,6 +97,7 @@ async def test_429_holds_the_chat_and_the_alert_is_sent_later(
     await _queue(store, "first", "second")
     telegram.fail_next("sendMessage", 429, retry_after=30)
     assert await sender.drain_once() == 0
+    assert len(telegram.calls_to("sendMessage")) == 1  # the chat's next alert was not tried
     pending = await _unsent(store)
     assert len(pending) == 2
     assert all(d.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25) for d in pending)
@@ -378,3 +379,23 @@ async def test_a_failing_edit_is_postponed_and_the_other_chats_are_edited(
     async with store.transaction() as session:
         [poisoned] = await session.scalars(select(Delivery).where(Delivery.revise))
     assert poisoned.chat_id == GROUP and poisoned.next_attempt_at > datetime.now(UTC)
+
+
+async def test_a_429_on_an_edit_holds_the_chat_and_ends_its_edits_for_the_round(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _queue(store, "one", "two")
+    assert await sender.drain_once() == 2
+    await _covered_elsewhere(store)
+    held: list[tuple[int, datetime, str]] = []
+
+    async def postpone_chat(session: object, chat_id: int, until: datetime, error: str) -> None:
+        held.append((chat_id, until, error))
+
+    monkeypatch.setattr(queries, "postpone_chat", postpone_chat)
+    telegram.fail_next("editMessageText", 429, retry_after=30)
+    assert await sender.drain_once() == 0
+    assert len(telegram.calls_to("editMessageText")) == 1  # the second edit was not tried
+    [(chat_id, until, error)] = held
+    assert (chat_id, error) == (GROUP, "429 Too Many Requests")
+    assert until > datetime.now(UTC) + timedelta(seconds=25)

@@ -247,17 +247,23 @@ class Sender:
         return await self._deliver([item], _alert_text(item), markup, editable=True)
 
     async def _revise_chat(self, items: list[queries.Due]) -> int:
-        """Edit a chat's sent alerts to name the other outlets that carried their stories."""
+        """Edit a chat's sent alerts to name the other outlets that carried their stories.
+
+        An edit that has to wait (a 429 above all) ends the chat's edits for this round.
+        """
         done = 0
         for item in items:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
-            done += await self._guarded([item], self._revise(item), False)
+            edited, go_on = await self._guarded([item], self._revise(item), (False, False))
+            done += edited
+            if not go_on:
+                break
         return done
 
-    async def _revise(self, item: queries.Due) -> bool:
+    async def _revise(self, item: queries.Due) -> tuple[bool, bool]:
         """One edit, best effort: an alert that can no longer be edited keeps its old text.
 
-        True when Telegram took the edit.
+        (Telegram took the edit, the chat's next edit may follow in this round.)
         """
         assert item.message_id is not None  # due_revisions only returns sent single alerts
         edited = False
@@ -273,23 +279,28 @@ class Sender:
                     reply_markup=buttons.for_alert(item.follow_ids),
                 )
         except RetryAfter as exc:
-            await self._write(queries.hold, [item.delivery_id], utcnow() + _retry_after(exc))
-            return False
+            await self._hold_chat(item.chat_id, exc)
+            return False, False
         except Forbidden:
             await self._write(queries.deactivate_chat, item.chat_id)
-            return False
+            return False, False
         except BadRequest as exc:  # deleted, too old, unchanged: nothing more to do
             log.info("alert %s not edited: %s", item.delivery_id, exc.message)
         except NetworkError as exc:  # timeouts and 5xx
             log.warning("editing alert %s failed (%s); will retry", item.delivery_id, exc)
             await self._write(queries.hold, [item.delivery_id], utcnow() + REVISE_RETRY)
-            return False
+            return False, False
         except TelegramError as exc:  # e.g. the chat moved: its old messages stay as they are
             log.info("alert %s not edited: %s", item.delivery_id, exc)
         else:
             edited = True
         await self._write(queries.revised, item.delivery_id)
-        return edited
+        return edited, True
+
+    async def _hold_chat(self, chat_id: int, exc: RetryAfter) -> None:
+        """Telegram asked to wait before the chat's next message or edit: hold all of them."""
+        until = utcnow() + _retry_after(exc)
+        await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
 
     async def _deliver(
         self,
@@ -311,8 +322,7 @@ class Sender:
                 message_id = await self._send(items, text, markup)
                 await self._write(queries.mark_sent, ids, message_id if editable else None)
         except RetryAfter as exc:
-            until = utcnow() + _retry_after(exc)
-            await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
+            await self._hold_chat(chat_id, exc)
         except ChatMigrated as exc:
             log.info("chat %s is now %s; moving its tags and alerts", chat_id, exc.new_chat_id)
             await self._write(queries.migrate_chat, chat_id, exc.new_chat_id)
