@@ -24,6 +24,7 @@ import copy
 import email.policy
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -134,6 +135,9 @@ _DEFAULT_DESCRIPTIONS = {
     502: "Bad Gateway",
 }
 
+#: Methods Telegram refuses while a chat's retry_after runs (lower case, as looked up).
+_RETRY_AFTER_METHODS = frozenset({"sendmessage", "editmessagetext"})
+
 _PATH_RE = re.compile(r"/bot([^/]+)/([A-Za-z0-9_]+)/?")
 _BOT_COMMAND_RE = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
 _COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
@@ -177,6 +181,11 @@ def _status_error(
         else:
             description = _DEFAULT_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
     return ApiError(status, description, parameters or None)
+
+
+def _whole_seconds(wait: float) -> int:
+    """A wait as Telegram's `retry_after`: whole seconds, rounded up, at least one."""
+    return max(1, math.ceil(wait))
 
 
 class Call(NamedTuple):
@@ -296,6 +305,7 @@ class TelegramEmulator:
         self._limits: RateLimits | None = None
         self._send_log = _SendLog()
         self.violations: list[str] = []
+        self._retry_until: dict[str, float] = {}  # chat_id param -> end of its retry_after
         self._delays: dict[str, float] = {}
         self._webhook: JSON = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
@@ -544,7 +554,11 @@ class TelegramEmulator:
             self._faults.append(_Fault(method.lower(), error, count, chat_id))
 
     def enforce_limits(self, limits: RateLimits | None = RateLimits()) -> None:
-        """Answer 429 to messages that break Telegram's limits (None switches it off)."""
+        """Answer 429 to messages that break Telegram's limits (None switches it off).
+
+        Also, as Telegram does, a message or edit to a chat before the `retry_after` of its
+        last 429 has passed is answered 429 again and counted in `violations`.
+        """
         with self._cond:
             self._limits = limits
 
@@ -661,15 +675,35 @@ class TelegramEmulator:
             self._stopping.wait(delay)
         with self._cond:
             try:
+                self._check_retry_after(name, params)
                 self._raise_injected_fault(name, params)
                 if handler is None:
                     raise ApiError(404, "Not Found")
                 result = handler(self, params)
             except ApiError as error:
+                self._note_retry_after(name, params, error)
                 return error.status, error.payload()
             finally:
                 self._cond.notify_all()
             return 200, {"ok": True, "result": copy.deepcopy(result)}
+
+    def _check_retry_after(self, method: str, params: JSON) -> None:
+        """Under enforced limits, refuse (429, counted) a chat that was told to wait longer."""
+        if self._limits is None or method.lower() not in _RETRY_AFTER_METHODS:
+            return
+        chat_id = str(params.get("chat_id"))
+        wait = self._retry_until.get(chat_id, 0.0) - time.monotonic()
+        if wait > self._limits.tolerance:
+            self.violations.append(f"retry_after ignored in chat {chat_id}")
+            raise _status_error(429, retry_after=_whole_seconds(wait))
+
+    def _note_retry_after(self, method: str, params: JSON, error: ApiError) -> None:
+        """Remember until when a chat that got a 429 must wait."""
+        retry_after = (error.parameters or {}).get("retry_after")
+        if retry_after is None or method.lower() not in _RETRY_AFTER_METHODS:
+            return
+        chat_id, until = str(params.get("chat_id")), time.monotonic() + retry_after
+        self._retry_until[chat_id] = max(self._retry_until.get(chat_id, 0.0), until)
 
     def _raise_injected_fault(self, method: str, params: JSON) -> None:
         rates = self._random_faults.get(method.lower(), ())
@@ -800,12 +834,7 @@ class TelegramEmulator:
         if waits:
             kind, wait = max(waits, key=lambda w: w[1])
             self.violations.append(f"{kind} limit in chat {chat['id']}")
-            retry_after = max(1, int(wait + 0.999))
-            raise ApiError(
-                429,
-                f"Too Many Requests: retry after {retry_after}",
-                {"retry_after": retry_after},
-            )
+            raise _status_error(429, retry_after=_whole_seconds(wait))
         chat_times.append(now)
         log.all.append(now)
 
