@@ -217,6 +217,27 @@ async def test_pacing_keeps_every_limit(
         assert sent < 12 and telegram.violations
 
 
+@pytest.mark.parametrize("group_paced", [True, False])
+async def test_pacing_keeps_the_group_limit(
+    store: Store, bot: Bot, telegram: TelegramEmulator, group_paced: bool
+) -> None:
+    """A group limit scaled down to 3 messages a second: the group interval keeps it; pacing
+    per chat alone (the control) breaks it."""
+    telegram.enforce_limits(
+        RateLimits(
+            per_chat_interval=0.05, group_per_minute=3, group_window=1.0, global_per_second=100
+        )
+    )
+    await _queue(store, *(f"story{n}" for n in range(5)))
+    group_interval = 0.4 if group_paced else 0.06
+    limits = Limits(per_chat_interval=0.06, per_group_interval=group_interval)
+    sent = await Sender(store, bot, pacer=Pacer(limits)).drain_once()
+    if group_paced:
+        assert (sent, telegram.violations) == (5, [])
+    else:
+        assert sent < 5 and telegram.violations == [f"per-group limit in chat {GROUP}"]
+
+
 async def test_many_alerts_due_at_once_become_one_digest(
     store: Store, bot: Bot, telegram: TelegramEmulator
 ) -> None:

@@ -235,11 +235,13 @@ class RateLimits:
 
     A message that would break one is answered 429 with `retry_after` and counted in
     `TelegramEmulator.violations`; `tolerance` absorbs the jitter between a bot's clock and
-    the moment its request lands here.
+    the moment its request lands here. Tests scale the limits down: `group_window` is the
+    span (seconds) in which a group takes `group_per_minute` messages, a minute on Telegram.
     """
 
     per_chat_interval: float = 1.0
     group_per_minute: int = 20
+    group_window: float = 60.0
     global_per_second: int = 30
     tolerance: float = 0.05
 
@@ -821,14 +823,14 @@ class TelegramEmulator:
             return
         limits, log, now = self._limits, self._send_log, time.monotonic()
         chat_times = log.by_chat.setdefault(chat["id"], deque())
-        for times, window in ((log.all, 1.0), (chat_times, 60.0)):
+        for times, window in ((log.all, 1.0), (chat_times, limits.group_window)):
             while times and times[0] <= now - window:
                 times.popleft()
         waits = []
         if chat_times and now - chat_times[-1] < limits.per_chat_interval - limits.tolerance:
             waits.append(("per-chat", chat_times[-1] + limits.per_chat_interval - now))
         if chat["type"] in ("group", "supergroup") and len(chat_times) >= limits.group_per_minute:
-            waits.append(("per-group", chat_times[0] + 60.0 - now))
+            waits.append(("per-group", chat_times[0] + limits.group_window - now))
         if len(log.all) >= limits.global_per_second:
             waits.append(("global", log.all[0] + 1.0 - now))
         if waits:
