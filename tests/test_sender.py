@@ -7,11 +7,14 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 from telegram import Bot
 
+from bot.app import NewsBot
+from bot.config import load_settings
 from bot.core.article import Article
 from bot.core.tags import Tag
 from bot.delivery import sender as sender_module
@@ -236,6 +239,37 @@ async def test_pacing_keeps_the_group_limit(
         assert (sent, telegram.violations) == (5, [])
     else:
         assert sent < 5 and telegram.violations == [f"per-group limit in chat {GROUP}"]
+
+
+@pytest.mark.parametrize("paid", [True, False])
+async def test_a_bot_allowed_paid_broadcasts_sends_past_the_free_rate(
+    store: Store, bot: Bot, telegram: TelegramEmulator, paid: bool
+) -> None:
+    """Scaled down to 3 free messages a second: sent as paid broadcasts, the rest go too."""
+    telegram.enforce_limits(RateLimits(per_chat_interval=0, global_per_second=3))
+    chats = range(501, 507)
+    for chat_id in chats:
+        telegram.add_chat(chat_id, "private")
+        await _queue(store, "story", chat_id=chat_id, chat_type="private")
+    sent = await Sender(store, bot, pacer=Pacer(FAST), paid_broadcast=paid).drain_once()
+    flags = {call["allow_paid_broadcast"] for call in telegram.calls_to("sendMessage")}
+    assert flags == {paid}
+    if paid:
+        assert (sent, telegram.violations) == (len(chats), [])
+    else:  # the control: the same round breaks the free rate
+        assert sent < len(chats) and telegram.violations
+
+
+@pytest.mark.parametrize(("send_rate", "paid"), [(30, False), (100, True)])
+def test_a_send_rate_above_telegrams_free_rate_means_paid_broadcasts(
+    tmp_path: Path, send_rate: float, paid: bool
+) -> None:
+    settings = load_settings(
+        telegram_bot_token="1:x",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        send_rate=send_rate,
+    )
+    assert NewsBot(settings).sender.paid_broadcast is paid
 
 
 async def test_many_alerts_due_at_once_become_one_digest(

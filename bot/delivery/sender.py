@@ -122,6 +122,7 @@ class Sender:
         digest_threshold: int = 5,
         batch_size: int = 1000,
         idle_seconds: float = 2.0,
+        paid_broadcast: bool = False,
     ) -> None:
         self._store = store
         self._bot = bot
@@ -129,6 +130,8 @@ class Sender:
         self._digest_threshold = digest_threshold
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
+        # Past 30 messages a second Telegram takes only paid broadcasts (for bots allowed them).
+        self.paid_broadcast = paid_broadcast
         # One message between "sent" and "marked sent" at a time: a crash can then repeat
         # at most that one. Chats still interleave; the pacer spaces sends anyway, and it
         # notes each chat's send inside this lock, when the request really goes out.
@@ -345,7 +348,11 @@ class Sender:
     ) -> int:
         """Send, falling back to plain text if Telegram cannot parse the HTML; the message id."""
         chat_id = items[0].chat_id
-        where = {"message_thread_id": items[0].thread_id, "reply_markup": markup}
+        where = {
+            "message_thread_id": items[0].thread_id,
+            "reply_markup": markup,
+            "allow_paid_broadcast": self.paid_broadcast,
+        }
         try:
             message = await self._bot.send_message(
                 chat_id,

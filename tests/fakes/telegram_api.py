@@ -237,12 +237,15 @@ class RateLimits:
     `TelegramEmulator.violations`; `tolerance` absorbs the jitter between a bot's clock and
     the moment its request lands here. Tests scale the limits down: `group_window` is the
     span (seconds) in which a group takes `group_per_minute` messages, a minute on Telegram.
+    A message sent with `allow_paid_broadcast` counts against `paid_per_second` instead of
+    `global_per_second`.
     """
 
     per_chat_interval: float = 1.0
     group_per_minute: int = 20
     group_window: float = 60.0
     global_per_second: int = 30
+    paid_per_second: int = 1000
     tolerance: float = 0.05
 
 
@@ -794,7 +797,7 @@ class TelegramEmulator:
     def _post_message(self, state: _ChatState, content: JSON, params: JSON) -> JSON:
         """The one path every bot-authored message takes, so rights and limits are checked here."""
         self._check_may_post(state)
-        self._check_limits(state.chat)
+        self._check_limits(state.chat, paid=params.get("allow_paid_broadcast") is True)
         reply_to = self._reply_target(state, params)
         is_channel = state.chat["type"] == "channel"
         sender = {"sender_chat": state.chat} if is_channel else {"from": self.bot_user}
@@ -817,7 +820,7 @@ class TelegramEmulator:
         if member["status"] != "creator" and not member.get("can_post_messages"):
             raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
 
-    def _check_limits(self, chat: JSON) -> None:
+    def _check_limits(self, chat: JSON, *, paid: bool) -> None:
         """Raise 429 (and count a violation) if this message breaks a limit; else log it."""
         if self._limits is None:
             return
@@ -831,7 +834,7 @@ class TelegramEmulator:
             waits.append(("per-chat", chat_times[-1] + limits.per_chat_interval - now))
         if chat["type"] in ("group", "supergroup") and len(chat_times) >= limits.group_per_minute:
             waits.append(("per-group", chat_times[0] + limits.group_window - now))
-        if len(log.all) >= limits.global_per_second:
+        if len(log.all) >= (limits.paid_per_second if paid else limits.global_per_second):
             waits.append(("global", log.all[0] + 1.0 - now))
         if waits:
             kind, wait = max(waits, key=lambda w: w[1])
