@@ -2,8 +2,9 @@
 
 Every failure keeps the alert: a 429 holds that chat for `retry_after`, a network error or
 5xx retries with backoff, a 403 parks the chat until it speaks again, a group upgrade moves
-the alert to the new chat id. A crash between the send and the mark repeats at most the one
-message in flight.
+the alert to the new chat id, and an unforeseen error (a bug, a database error) postpones
+just that alert with backoff, while a round still waits for every chat. A crash between the
+send and the mark repeats at most the one message in flight.
 """
 
 from __future__ import annotations
@@ -172,8 +173,7 @@ class Sender:
         results = await asyncio.gather(*map(work, chats), return_exceptions=True)
         for chat, result in zip(chats, results, strict=True):
             if isinstance(result, BaseException):
-                ids = [item.delivery_id for item in chat]
-                log.error("chat %s: alerts %s failed", chat[0].chat_id, ids, exc_info=result)
+                log.error("chat %s: %s failed", chat[0].chat_id, _which(chat), exc_info=result)
         return sum(result for result in results if isinstance(result, int))
 
     async def _guarded(self, items: list[queries.Due], step: Awaitable[T], failed: T) -> T:
