@@ -144,6 +144,7 @@ class NewsBot:
             self.application.bot,
             pacer=pacer,
             digest_threshold=settings.digest_threshold,
+            paid_broadcast=settings.send_rate > 30,  # Telegram's free rate: 30 messages a second
         )
         self.poller = Poller(self.store, self.ingestor, search=bool(settings.search_templates))
         self.scheduler = AsyncIOScheduler(timezone=UTC)

@@ -37,7 +37,7 @@ from telegram.error import (
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, TelegramEmulator
+from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, RateLimits, TelegramEmulator
 
 TOKEN = "123456:TEST-token"
 BOT_USERNAME = "newsbot_test_bot"
@@ -238,6 +238,27 @@ async def test_injected_429_raises_retry_after(
     assert raised.value.retry_after == dtm.timedelta(seconds=3)
     await bot.send_message(GROUP, "hello")  # the fault was used up
     assert [m.text for m in api.sent_messages()] == ["hello"]
+
+
+async def test_a_chat_told_to_retry_later_is_refused_until_then(
+    api: TelegramEmulator, bot: Bot
+) -> None:
+    """With limits enforced, sending or editing before retry_after has passed is a violation."""
+    api.enforce_limits(RateLimits(per_chat_interval=0))
+    sent = await bot.send_message(GROUP, "before")
+    api.fail_next("sendMessage", 429, retry_after=1, chat_id=GROUP)
+    with pytest.raises(RetryAfter):
+        await bot.send_message(GROUP, "told to wait")
+    assert api.violations == []  # the 429 itself was Telegram's doing
+    with pytest.raises(RetryAfter):
+        await bot.send_message(GROUP, "too soon")
+    with pytest.raises(RetryAfter):
+        await bot.edit_message_text("too soon", GROUP, sent.message_id)
+    await bot.send_message(OTHER_GROUP, "another chat may go on")
+    assert api.violations == [f"retry_after ignored in chat {GROUP}"] * 2
+    await asyncio.sleep(1.1)  # the wait is over
+    await bot.edit_message_text("after the wait", GROUP, sent.message_id)
+    assert [m.text for m in api.sent_messages()] == ["before", "another chat may go on"]
 
 
 async def test_injected_faults_map_to_ptb_errors(api: TelegramEmulator, bot: Bot) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 from telegram import Bot
 
+from bot.app import NewsBot
+from bot.config import load_settings
 from bot.core.article import Article
 from bot.core.tags import Tag
+from bot.delivery import sender as sender_module
 from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender, backoff
 from bot.store import queries
@@ -94,6 +101,7 @@ async def test_429_holds_the_chat_and_the_alert_is_sent_later(
     await _queue(store, "first", "second")
     telegram.fail_next("sendMessage", 429, retry_after=30)
     assert await sender.drain_once() == 0
+    assert len(telegram.calls_to("sendMessage")) == 1  # the chat's next alert was not tried
     pending = await _unsent(store)
     assert len(pending) == 2
     assert all(d.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25) for d in pending)
@@ -168,14 +176,26 @@ async def test_group_upgrade_moves_the_alert_to_the_new_chat(
     assert len(telegram.sent_messages(new)) == 1 and telegram.sent_messages(old) == []
 
 
+@pytest.mark.parametrize("count", [1, 7], ids=["alert", "digest"])
 async def test_unparsable_html_is_resent_as_plain_text(
-    store: Store, sender: Sender, telegram: TelegramEmulator
+    store: Store,
+    sender: Sender,
+    telegram: TelegramEmulator,
+    caplog: pytest.LogCaptureFixture,
+    count: int,
 ) -> None:
-    await _queue(store, "plain")
+    """The plain text keeps every article's link, and the log names the alerts."""
+    titles = [f"plain{n}" for n in range(count)]
+    await _queue(store, *titles)
     telegram.fail_next("sendMessage", 400, "Bad Request: can't parse entities: unexpected end tag")
-    assert await sender.drain_once() == 1
+    assert await sender.drain_once() == count
     [message] = telegram.sent_messages(GROUP)
-    assert message.parse_mode is None and "plain" in message.text and "<a" not in message.text
+    assert message.parse_mode is None and "<a" not in message.text
+    links = [f"https://herald.example/{GROUP}/{title}" for title in titles]
+    for title, link in zip(titles, links, strict=True):
+        assert f"{title} ({link})" in message.text
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(list(range(1, count + 1))) in warning and all(link in warning for link in links)
 
 
 @pytest.mark.parametrize("paced", [True, False])
@@ -199,6 +219,58 @@ async def test_pacing_keeps_every_limit(
         assert await _unsent(store) == []
     else:  # the control: without pacing the same round breaks the limits
         assert sent < 12 and telegram.violations
+
+
+@pytest.mark.parametrize("group_paced", [True, False])
+async def test_pacing_keeps_the_group_limit(
+    store: Store, bot: Bot, telegram: TelegramEmulator, group_paced: bool
+) -> None:
+    """A group limit scaled down to 3 messages a second: the group interval keeps it; pacing
+    per chat alone (the control) breaks it."""
+    telegram.enforce_limits(
+        RateLimits(
+            per_chat_interval=0.05, group_per_minute=3, group_window=1.0, global_per_second=100
+        )
+    )
+    await _queue(store, *(f"story{n}" for n in range(5)))
+    group_interval = 0.4 if group_paced else 0.06
+    limits = Limits(per_chat_interval=0.06, per_group_interval=group_interval)
+    sent = await Sender(store, bot, pacer=Pacer(limits)).drain_once()
+    if group_paced:
+        assert (sent, telegram.violations) == (5, [])
+    else:
+        assert sent < 5 and telegram.violations == [f"per-group limit in chat {GROUP}"]
+
+
+@pytest.mark.parametrize("paid", [True, False])
+async def test_a_bot_allowed_paid_broadcasts_sends_past_the_free_rate(
+    store: Store, bot: Bot, telegram: TelegramEmulator, paid: bool
+) -> None:
+    """Scaled down to 3 free messages a second: sent as paid broadcasts, the rest go too."""
+    telegram.enforce_limits(RateLimits(per_chat_interval=0, global_per_second=3))
+    chats = range(501, 507)
+    for chat_id in chats:
+        telegram.add_chat(chat_id, "private")
+        await _queue(store, "story", chat_id=chat_id, chat_type="private")
+    sent = await Sender(store, bot, pacer=Pacer(FAST), paid_broadcast=paid).drain_once()
+    flags = {call["allow_paid_broadcast"] for call in telegram.calls_to("sendMessage")}
+    assert flags == {paid}
+    if paid:
+        assert (sent, telegram.violations) == (len(chats), [])
+    else:  # the control: the same round breaks the free rate
+        assert sent < len(chats) and telegram.violations
+
+
+@pytest.mark.parametrize(("send_rate", "paid"), [(30, False), (100, True)])
+def test_a_send_rate_above_telegrams_free_rate_means_paid_broadcasts(
+    tmp_path: Path, send_rate: float, paid: bool
+) -> None:
+    settings = load_settings(
+        telegram_bot_token="1:x",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        send_rate=send_rate,
+    )
+    assert NewsBot(settings).sender.paid_broadcast is paid
 
 
 async def test_many_alerts_due_at_once_become_one_digest(
@@ -257,6 +329,22 @@ async def test_quiet_hours_hold_alerts_until_they_end(
     assert await sender.drain_once() == 1
 
 
+async def test_an_alert_queued_before_quiet_hours_but_still_pending_waits_for_the_end(
+    store: Store, sender: Sender, telegram: TelegramEmulator
+) -> None:
+    """Queued two hours ago (say, behind a backlog or a 429); quiet hours began an hour ago."""
+    await _queue(store, "from the evening")
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    async with store.transaction() as session:
+        await queries.update_chat_settings(session, GROUP, quiet_start=start, quiet_end=end)
+        await session.execute(update(Delivery).values(created_at=now - timedelta(hours=2)))
+    assert await sender.drain_once() == 0
+    assert telegram.sent_messages(GROUP) == []
+    [held] = await _unsent(store)
+    assert held.next_attempt_at > now + timedelta(hours=1)
+
+
 async def test_an_hourly_digest_chat_gets_one_message_at_the_hour(
     store: Store, sender: Sender, telegram: TelegramEmulator
 ) -> None:
@@ -285,3 +373,85 @@ async def test_alerts_go_to_the_forum_topic_the_tag_was_followed_in(
         await session.execute(update(Delivery).values(thread_id=77))
     assert await sender.drain_once() == 1
     assert telegram.sent_messages(GROUP)[0].message_thread_id == 77
+
+
+def _poison(monkeypatch: pytest.MonkeyPatch, title: str) -> None:
+    """Formatting the alert titled `title` raises, as a bug in formatting would."""
+
+    def format_alert(article: Article, **kwargs: object) -> str:
+        if article.title == title:
+            raise ValueError(f"cannot format {title}")
+        return real(article, **kwargs)
+
+    real = sender_module.format_alert
+    monkeypatch.setattr(sender_module, "format_alert", format_alert)
+
+
+async def test_a_failing_alert_is_postponed_and_no_other_is_sent_twice(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One chat's alert cannot be formatted. The round still waits for the other chats (a
+    new round started while they were sending would send their alerts again), the chat's
+    next alert goes next round, and the poisoned one waits its backoff, kept."""
+    telegram.delay("sendMessage", 0.02)  # the other chats are still sending when it fails
+    others = [501, 502]
+    for chat_id in others:
+        telegram.add_chat(chat_id, "private")
+        await _queue(store, "a", "b", "c", chat_id=chat_id, chat_type="private")
+    await _queue(store, "poison", "next")
+    _poison(monkeypatch, "poison")
+    for _ in range(3):
+        with contextlib.suppress(ValueError):  # as run() does: a failed round, then the next
+            await sender.drain_once()
+    await asyncio.gather(*asyncio.all_tasks() - {asyncio.current_task()})  # none left over
+    sent = Counter((m.chat_id, m.plain_text.split("\n")[0]) for m in telegram.sent_messages())
+    expected = {(chat_id, title) for chat_id in others for title in "abc"} | {(GROUP, "next")}
+    assert sent == Counter(expected)
+    [poisoned] = await _unsent(store)
+    assert poisoned.attempts == 1 and "cannot format poison" in poisoned.last_error
+    assert poisoned.next_attempt_at > datetime.now(UTC)
+
+
+async def _covered_elsewhere(store: Store) -> None:
+    """Every sent alert's story was carried by another outlet: the alerts are due for edits."""
+    async with store.transaction() as session:
+        now = datetime.now(UTC)
+        for article_id in await session.scalars(select(Delivery.article_id)):
+            await queries.add_coverage(session, article_id, "Yonhap", "https://yna.example", now)
+            await queries.revise_alerts(session, article_id, now - timedelta(hours=1), now)
+
+
+async def test_a_failing_edit_is_postponed_and_the_other_chats_are_edited(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telegram.add_chat(501, "private")
+    await _queue(store, "poison")
+    await _queue(store, "fine", chat_id=501, chat_type="private")
+    assert await sender.drain_once() == 2
+    await _covered_elsewhere(store)
+    _poison(monkeypatch, "poison")
+    assert await sender.drain_once() == 1
+    assert [edit["chat_id"] for edit in telegram.calls_to("editMessageText")] == [501]
+    async with store.transaction() as session:
+        [poisoned] = await session.scalars(select(Delivery).where(Delivery.revise))
+    assert poisoned.chat_id == GROUP and poisoned.next_attempt_at > datetime.now(UTC)
+
+
+async def test_a_429_on_an_edit_holds_the_chat_and_ends_its_edits_for_the_round(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _queue(store, "one", "two")
+    assert await sender.drain_once() == 2
+    await _covered_elsewhere(store)
+    held: list[tuple[int, datetime, str]] = []
+
+    async def postpone_chat(session: object, chat_id: int, until: datetime, error: str) -> None:
+        held.append((chat_id, until, error))
+
+    monkeypatch.setattr(queries, "postpone_chat", postpone_chat)
+    telegram.fail_next("editMessageText", 429, retry_after=30)
+    assert await sender.drain_once() == 0
+    assert len(telegram.calls_to("editMessageText")) == 1  # the second edit was not tried
+    [(chat_id, until, error)] = held
+    assert (chat_id, error) == (GROUP, "429 Too Many Requests")
+    assert until > datetime.now(UTC) + timedelta(seconds=25)

@@ -81,16 +81,26 @@ def parse_digest(text: str) -> tuple[str, time | None]:
     raise ScheduleError("Write it as /digest off, /digest hourly or /digest daily 08:00.")
 
 
-def release_at(plan: Plan, queued_at: datetime) -> datetime:
-    """The earliest moment an alert queued at `queued_at` may be sent (UTC, aware)."""
-    moment = queued_at
-    if plan.digest == "hourly":
-        moment = (moment + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    elif plan.digest == "daily":
-        moment = _next_local(moment, plan.digest_at, plan.zone)
+def release_at(plan: Plan, queued_at: datetime, now: datetime) -> datetime:
+    """The earliest moment, as seen at `now`, an alert queued at `queued_at` may be sent.
+
+    A digest's time counts from when the alert was queued; a mute and quiet hours apply to
+    when it would go out, never before `now`: an alert queued in the evening that is still
+    pending at night (a backlog, a retry) waits for the morning too. UTC, aware.
+    """
+    moment = max(_digest_time(plan, queued_at), now)
     if plan.muted_until and moment < plan.muted_until:
         moment = plan.muted_until
     return _after_quiet(moment, plan)
+
+
+def _digest_time(plan: Plan, queued_at: datetime) -> datetime:
+    """When the digest that takes an alert queued at `queued_at` is due (then, if none)."""
+    if plan.digest == "hourly":
+        return (queued_at + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    if plan.digest == "daily":
+        return _next_local(queued_at, plan.digest_at, plan.zone)
+    return queued_at
 
 
 def is_digest(plan: Plan) -> bool:

@@ -2,8 +2,9 @@
 
 Every failure keeps the alert: a 429 holds that chat for `retry_after`, a network error or
 5xx retries with backoff, a 403 parks the chat until it speaks again, a group upgrade moves
-the alert to the new chat id. A crash between the send and the mark repeats at most the one
-message in flight.
+the alert to the new chat id, and an unforeseen error (a bug, a database error) postpones
+just that alert with backoff, while a round still waits for every chat. A crash between the
+send and the mark repeats at most the one message in flight.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from selectolax.lexbor import LexborHTMLParser
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
@@ -37,6 +39,7 @@ from bot.store.db import Store
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BACKOFF = timedelta(minutes=30)
 
@@ -72,6 +75,24 @@ def _alert_text(item: queries.Due) -> str:
     )
 
 
+def _which(items: list[queries.Due]) -> str:
+    """The alerts for a log line: their delivery ids and article links."""
+    links = ", ".join(item.article.link for item in items)
+    return f"alerts {[item.delivery_id for item in items]} ({links})"
+
+
+def _plain_text(html: str) -> str:
+    """The message without markup, each link's URL kept after its text: "Title (https://…)".
+
+    Never longer than the HTML (`<a href="URL">Title</a>`), so it fits wherever that did.
+    """
+    tree = LexborHTMLParser(html)
+    for link in tree.css("a[href]"):
+        url, label = link.attributes.get("href") or "", link.text(separator="")
+        link.replace_with(label if label in (url, "") else f"{label} ({url})")
+    return tree.text(separator="")
+
+
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s, ... capped at MAX_BACKOFF: retried for ever, never dropped."""
     return min(timedelta(seconds=5 * 2 ** min(attempts, 20)), MAX_BACKOFF)
@@ -102,6 +123,7 @@ class Sender:
         digest_threshold: int = 5,
         batch_size: int = 1000,
         idle_seconds: float = 2.0,
+        paid_broadcast: bool = False,
     ) -> None:
         self._store = store
         self._bot = bot
@@ -109,6 +131,8 @@ class Sender:
         self._digest_threshold = digest_threshold
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
+        # Past 30 messages a second Telegram takes only paid broadcasts (for bots allowed them).
+        self.paid_broadcast = paid_broadcast
         # One message between "sent" and "marked sent" at a time: a crash can then repeat
         # at most that one. Chats still interleave; the pacer spaces sends anyway, and it
         # notes each chat's send inside this lock, when the request really goes out.
@@ -131,14 +155,46 @@ class Sender:
         """Send one round of due alerts; returns how many alerts Telegram accepted."""
         async with self._store.transaction() as session:
             due = await queries.due_deliveries(session, utcnow(), self._batch_size)
-        sent = sum(await asyncio.gather(*map(self._drain_chat, _by_chat(due))))
+        sent = await self._each_chat(self._drain_chat, due)
         async with self._store.transaction() as session:
             edits = await queries.due_revisions(session, utcnow(), self._batch_size)
-        return sent + sum(await asyncio.gather(*map(self._revise_chat, _by_chat(edits))))
+        return sent + await self._each_chat(self._revise_chat, edits)
+
+    async def _each_chat(
+        self, work: Callable[[list[queries.Due]], Awaitable[int]], items: list[queries.Due]
+    ) -> int:
+        """Run `work` for each chat side by side and wait for every one of them to finish.
+
+        A round must not end while a chat is still sending: the next round would read the
+        rows in flight and send them again. `_guarded` catches a chat's failures; whatever
+        still escapes (say, the database is gone) is logged here, after all chats are done.
+        """
+        chats = _by_chat(items)
+        results = await asyncio.gather(*map(work, chats), return_exceptions=True)
+        for chat, result in zip(chats, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("chat %s: %s failed", chat[0].chat_id, _which(chat), exc_info=result)
+        return sum(result for result in results if isinstance(result, int))
+
+    async def _guarded(self, items: list[queries.Due], step: Awaitable[T], failed: T) -> T:
+        """`step` for these alerts of one chat, or `failed` if it raised something unforeseen
+        (a bug in formatting, a database error): the alerts are postponed with backoff, so a
+        poisoned alert neither retries in a tight loop nor holds up other chats."""
+        try:
+            return await step
+        except Exception as exc:
+            log.exception("chat %s: %s failed; postponing them", items[0].chat_id, _which(items))
+            await self._postpone(items, f"{type(exc).__name__}: {exc}")
+            return failed
+
+    async def _postpone(self, items: list[queries.Due], error: str) -> None:
+        """Try these alerts again after a backoff that grows with their attempts."""
+        until = utcnow() + backoff(max(item.attempts for item in items))
+        await self._write(queries.postpone, [item.delivery_id for item in items], until, error)
 
     async def _drain_chat(self, items: list[queries.Due]) -> int:
         """Send a chat's released alerts in order, per forum topic; hold the others."""
-        released = await self._hold_unreleased(items)
+        released = await self._guarded(items, self._hold_unreleased(items), [])
         by_thread: dict[int | None, list[queries.Due]] = {}
         for item in released:
             by_thread.setdefault(item.thread_id, []).append(item)
@@ -156,7 +212,7 @@ class Sender:
         held: dict[datetime, list[int]] = {}
         released = []
         for item in items:
-            when = release_at(plan, item.queued_at)
+            when = release_at(plan, item.queued_at, now)
             if when > now:
                 held.setdefault(when, []).append(item.delivery_id)
             else:
@@ -169,33 +225,48 @@ class Sender:
         """(alerts sent, whether all went) for one chat topic: a digest or one by one."""
         first = items[0]
         if len(items) > self._digest_threshold or (is_digest(first.plan) and len(items) > 1):
-            await self._pacer.wait_turn(first.chat_id, first.is_group)
-            text, covered = format_digest(
-                [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
-            )
-            ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
-            return (covered, covered == len(items)) if ok else (0, False)
+            covered = await self._guarded(items, self._send_digest(items), 0)
+            return covered, covered == len(items)
         sent = 0
         for item in items[: self.PER_CHAT_PER_ROUND]:
-            await self._pacer.wait_turn(item.chat_id, item.is_group)
-            markup = buttons.for_alert(item.follow_ids)
-            if not await self._deliver([item], _alert_text(item), markup, editable=True):
+            if not await self._guarded([item], self._send_alert(item), False):
                 return sent, False
             sent += 1
         return sent, sent == len(items)
 
+    async def _send_digest(self, items: list[queries.Due]) -> int:
+        """One message listing the first of these alerts; how many it took (0: they wait)."""
+        await self._pacer.wait_turn(items[0].chat_id, items[0].is_group)
+        text, covered = format_digest(
+            [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
+        )
+        ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
+        return covered if ok else 0
+
+    async def _send_alert(self, item: queries.Due) -> bool:
+        """One alert as its own message, editable later; False when it has to wait."""
+        await self._pacer.wait_turn(item.chat_id, item.is_group)
+        markup = buttons.for_alert(item.follow_ids)
+        return await self._deliver([item], _alert_text(item), markup, editable=True)
+
     async def _revise_chat(self, items: list[queries.Due]) -> int:
-        """Edit a chat's sent alerts to name the other outlets that carried their stories."""
+        """Edit a chat's sent alerts to name the other outlets that carried their stories.
+
+        An edit that has to wait (a 429 above all) ends the chat's edits for this round.
+        """
         done = 0
         for item in items:
             await self._pacer.wait_turn(item.chat_id, item.is_group)
-            done += await self._revise(item)
+            edited, go_on = await self._guarded([item], self._revise(item), (False, False))
+            done += edited
+            if not go_on:
+                break
         return done
 
-    async def _revise(self, item: queries.Due) -> bool:
+    async def _revise(self, item: queries.Due) -> tuple[bool, bool]:
         """One edit, best effort: an alert that can no longer be edited keeps its old text.
 
-        True when Telegram took the edit.
+        (Telegram took the edit, the chat's next edit may follow in this round.)
         """
         assert item.message_id is not None  # due_revisions only returns sent single alerts
         edited = False
@@ -211,23 +282,28 @@ class Sender:
                     reply_markup=buttons.for_alert(item.follow_ids),
                 )
         except RetryAfter as exc:
-            await self._write(queries.hold, [item.delivery_id], utcnow() + _retry_after(exc))
-            return False
+            await self._hold_chat(item.chat_id, exc)
+            return False, False
         except Forbidden:
             await self._write(queries.deactivate_chat, item.chat_id)
-            return False
+            return False, False
         except BadRequest as exc:  # deleted, too old, unchanged: nothing more to do
             log.info("alert %s not edited: %s", item.delivery_id, exc.message)
         except NetworkError as exc:  # timeouts and 5xx
             log.warning("editing alert %s failed (%s); will retry", item.delivery_id, exc)
             await self._write(queries.hold, [item.delivery_id], utcnow() + REVISE_RETRY)
-            return False
+            return False, False
         except TelegramError as exc:  # e.g. the chat moved: its old messages stay as they are
             log.info("alert %s not edited: %s", item.delivery_id, exc)
         else:
             edited = True
         await self._write(queries.revised, item.delivery_id)
-        return edited
+        return edited, True
+
+    async def _hold_chat(self, chat_id: int, exc: RetryAfter) -> None:
+        """Telegram asked to wait before the chat's next message or edit: hold all of them."""
+        until = utcnow() + _retry_after(exc)
+        await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
 
     async def _deliver(
         self,
@@ -246,11 +322,10 @@ class Sender:
         try:
             async with self._in_flight:
                 await self._pacer.start_send(chat_id)
-                message_id = await self._send(chat_id, text, items[0].thread_id, markup)
+                message_id = await self._send(items, text, markup)
                 await self._write(queries.mark_sent, ids, message_id if editable else None)
         except RetryAfter as exc:
-            until = utcnow() + _retry_after(exc)
-            await self._write(queries.postpone_chat, chat_id, until, "429 Too Many Requests")
+            await self._hold_chat(chat_id, exc)
         except ChatMigrated as exc:
             log.info("chat %s is now %s; moving its tags and alerts", chat_id, exc.new_chat_id)
             await self._write(queries.migrate_chat, chat_id, exc.new_chat_id)
@@ -263,21 +338,21 @@ class Sender:
                 await self._write(queries.deactivate_chat, chat_id)
             else:
                 log.warning("alerts %s failed (%s); will retry", ids, exc)
-                until = utcnow() + backoff(max(item.attempts for item in items))
-                await self._write(queries.postpone, ids, until, str(exc))
+                await self._postpone(items, str(exc))
         else:
             return True
         return False
 
     async def _send(
-        self,
-        chat_id: int,
-        text: str,
-        thread_id: int | None,
-        markup: InlineKeyboardMarkup | None,
+        self, items: list[queries.Due], text: str, markup: InlineKeyboardMarkup | None
     ) -> int:
         """Send, falling back to plain text if Telegram cannot parse the HTML; the message id."""
-        where = {"message_thread_id": thread_id, "reply_markup": markup}
+        chat_id = items[0].chat_id
+        where = {
+            "message_thread_id": items[0].thread_id,
+            "reply_markup": markup,
+            "allow_paid_broadcast": self.paid_broadcast,
+        }
         try:
             message = await self._bot.send_message(
                 chat_id,
@@ -289,9 +364,12 @@ class Sender:
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
                 raise
-            log.warning("Telegram refused an alert's HTML (%s); sending plain text", exc.message)
-            plain = LexborHTMLParser(text).text(separator="")
-            message = await self._bot.send_message(chat_id, plain, **where)
+            log.warning(
+                "Telegram refused the HTML of %s (%s); sending it as plain text",
+                _which(items),
+                exc.message,
+            )
+            message = await self._bot.send_message(chat_id, _plain_text(text), **where)
         return message.message_id
 
     async def _write(self, change: Callable[..., Awaitable[None]], *args: object) -> None:

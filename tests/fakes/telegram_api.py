@@ -24,6 +24,7 @@ import copy
 import email.policy
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -134,6 +135,9 @@ _DEFAULT_DESCRIPTIONS = {
     502: "Bad Gateway",
 }
 
+#: Methods Telegram refuses while a chat's retry_after runs (lower case, as looked up).
+_RETRY_AFTER_METHODS = frozenset({"sendmessage", "editmessagetext"})
+
 _PATH_RE = re.compile(r"/bot([^/]+)/([A-Za-z0-9_]+)/?")
 _BOT_COMMAND_RE = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
 _COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
@@ -177,6 +181,11 @@ def _status_error(
         else:
             description = _DEFAULT_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
     return ApiError(status, description, parameters or None)
+
+
+def _whole_seconds(wait: float) -> int:
+    """A wait as Telegram's `retry_after`: whole seconds, rounded up, at least one."""
+    return max(1, math.ceil(wait))
 
 
 class Call(NamedTuple):
@@ -226,12 +235,17 @@ class RateLimits:
 
     A message that would break one is answered 429 with `retry_after` and counted in
     `TelegramEmulator.violations`; `tolerance` absorbs the jitter between a bot's clock and
-    the moment its request lands here.
+    the moment its request lands here. Tests scale the limits down: `group_window` is the
+    span (seconds) in which a group takes `group_per_minute` messages, a minute on Telegram.
+    A message sent with `allow_paid_broadcast` counts against `paid_per_second` instead of
+    `global_per_second`.
     """
 
     per_chat_interval: float = 1.0
     group_per_minute: int = 20
+    group_window: float = 60.0
     global_per_second: int = 30
+    paid_per_second: int = 1000
     tolerance: float = 0.05
 
 
@@ -296,6 +310,7 @@ class TelegramEmulator:
         self._limits: RateLimits | None = None
         self._send_log = _SendLog()
         self.violations: list[str] = []
+        self._retry_until: dict[str, float] = {}  # chat_id param -> end of its retry_after
         self._delays: dict[str, float] = {}
         self._webhook: JSON = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
@@ -544,7 +559,11 @@ class TelegramEmulator:
             self._faults.append(_Fault(method.lower(), error, count, chat_id))
 
     def enforce_limits(self, limits: RateLimits | None = RateLimits()) -> None:
-        """Answer 429 to messages that break Telegram's limits (None switches it off)."""
+        """Answer 429 to messages that break Telegram's limits (None switches it off).
+
+        Also, as Telegram does, a message or edit to a chat before the `retry_after` of its
+        last 429 has passed is answered 429 again and counted in `violations`.
+        """
         with self._cond:
             self._limits = limits
 
@@ -661,15 +680,35 @@ class TelegramEmulator:
             self._stopping.wait(delay)
         with self._cond:
             try:
+                self._check_retry_after(name, params)
                 self._raise_injected_fault(name, params)
                 if handler is None:
                     raise ApiError(404, "Not Found")
                 result = handler(self, params)
             except ApiError as error:
+                self._note_retry_after(name, params, error)
                 return error.status, error.payload()
             finally:
                 self._cond.notify_all()
             return 200, {"ok": True, "result": copy.deepcopy(result)}
+
+    def _check_retry_after(self, method: str, params: JSON) -> None:
+        """Under enforced limits, refuse (429, counted) a chat that was told to wait longer."""
+        if self._limits is None or method.lower() not in _RETRY_AFTER_METHODS:
+            return
+        chat_id = str(params.get("chat_id"))
+        wait = self._retry_until.get(chat_id, 0.0) - time.monotonic()
+        if wait > self._limits.tolerance:
+            self.violations.append(f"retry_after ignored in chat {chat_id}")
+            raise _status_error(429, retry_after=_whole_seconds(wait))
+
+    def _note_retry_after(self, method: str, params: JSON, error: ApiError) -> None:
+        """Remember until when a chat that got a 429 must wait."""
+        retry_after = (error.parameters or {}).get("retry_after")
+        if retry_after is None or method.lower() not in _RETRY_AFTER_METHODS:
+            return
+        chat_id, until = str(params.get("chat_id")), time.monotonic() + retry_after
+        self._retry_until[chat_id] = max(self._retry_until.get(chat_id, 0.0), until)
 
     def _raise_injected_fault(self, method: str, params: JSON) -> None:
         rates = self._random_faults.get(method.lower(), ())
@@ -758,7 +797,7 @@ class TelegramEmulator:
     def _post_message(self, state: _ChatState, content: JSON, params: JSON) -> JSON:
         """The one path every bot-authored message takes, so rights and limits are checked here."""
         self._check_may_post(state)
-        self._check_limits(state.chat)
+        self._check_limits(state.chat, paid=params.get("allow_paid_broadcast") is True)
         reply_to = self._reply_target(state, params)
         is_channel = state.chat["type"] == "channel"
         sender = {"sender_chat": state.chat} if is_channel else {"from": self.bot_user}
@@ -781,31 +820,26 @@ class TelegramEmulator:
         if member["status"] != "creator" and not member.get("can_post_messages"):
             raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
 
-    def _check_limits(self, chat: JSON) -> None:
+    def _check_limits(self, chat: JSON, *, paid: bool) -> None:
         """Raise 429 (and count a violation) if this message breaks a limit; else log it."""
         if self._limits is None:
             return
         limits, log, now = self._limits, self._send_log, time.monotonic()
         chat_times = log.by_chat.setdefault(chat["id"], deque())
-        for times, window in ((log.all, 1.0), (chat_times, 60.0)):
+        for times, window in ((log.all, 1.0), (chat_times, limits.group_window)):
             while times and times[0] <= now - window:
                 times.popleft()
         waits = []
         if chat_times and now - chat_times[-1] < limits.per_chat_interval - limits.tolerance:
             waits.append(("per-chat", chat_times[-1] + limits.per_chat_interval - now))
         if chat["type"] in ("group", "supergroup") and len(chat_times) >= limits.group_per_minute:
-            waits.append(("per-group", chat_times[0] + 60.0 - now))
-        if len(log.all) >= limits.global_per_second:
+            waits.append(("per-group", chat_times[0] + limits.group_window - now))
+        if len(log.all) >= (limits.paid_per_second if paid else limits.global_per_second):
             waits.append(("global", log.all[0] + 1.0 - now))
         if waits:
             kind, wait = max(waits, key=lambda w: w[1])
             self.violations.append(f"{kind} limit in chat {chat['id']}")
-            retry_after = max(1, int(wait + 0.999))
-            raise ApiError(
-                429,
-                f"Too Many Requests: retry after {retry_after}",
-                {"retry_after": retry_after},
-            )
+            raise _status_error(429, retry_after=_whole_seconds(wait))
         chat_times.append(now)
         log.all.append(now)
 
