@@ -21,7 +21,7 @@ from bot.delivery.sender import Sender
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Coverage, Delivery
+from bot.store.models import Chat, Coverage, Delivery
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import TelegramEmulator
 
@@ -74,10 +74,11 @@ async def _publish(
 
 
 async def _edits_come_due(store: Store) -> None:
-    """Skip the minute an edit waits for more outlets (the test's stand-in for time passing)."""
+    """Skip the minute an edit waits for more outlets and any 429 hold (time passing)."""
     async with store.transaction() as session:
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Delivery).values(next_attempt_at=past))
+        await session.execute(update(Chat).values(hold_until=None))
 
 
 def test_a_search_feed_names_the_outlet_after_the_headline() -> None:

@@ -41,7 +41,7 @@ def read_opml(data: bytes | str | Path) -> list[OpmlSource]:
         root = SafeET.fromstring(raw)
     except OSError as exc:
         raise ValueError(f"{name} could not be read: {exc.strerror or exc}") from exc
-    except (ET.ParseError, DefusedXmlException) as exc:
+    except (ET.ParseError, DefusedXmlException, LookupError) as exc:  # LookupError: encoding
         raise ValueError(f"{name} is not valid OPML: {exc}") from exc
     if root.tag != "opml":
         raise ValueError(f"{name} is not OPML: its root element is <{root.tag}>, not <opml>")
