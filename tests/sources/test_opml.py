@@ -83,10 +83,10 @@ def test_deeply_nested_outlines_do_not_crash() -> None:
             '<outline xmlUrl="https://x.example/&x;"/></body></opml>',
             "is not valid OPML",
         ),
-        ('<?xml version="1.0" encoding="no-such-codec"?><opml/>', "unknown encoding"),
+        (b'<?xml version="1.0" encoding="no-such-codec"?><opml/>', "unknown encoding"),
     ],
 )
-def test_bad_documents_raise_value_error(document: str, message: str) -> None:
+def test_bad_documents_raise_value_error(document: str | bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         read_opml(document)
 
