@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -105,6 +106,7 @@ class Fetcher:
         self._hosts: weakref.WeakValueDictionary[str, asyncio.Semaphore] = (
             weakref.WeakValueDictionary()
         )
+        self._host_waits: dict[str, float] = {}  # "host:port" -> when it may be asked again
 
     async def fetch(
         self,
@@ -154,6 +156,14 @@ class Fetcher:
         for _ in range(self._max_redirects + 1):
             request = client.build_request("GET", check_url(url), headers=headers)
             url = str(request.url)
+            origin = request.url.netloc.decode("ascii")
+            if waiting := self._told_to_wait(origin):
+                return FetchResult(
+                    url=url,
+                    status=0,
+                    retry_after=waiting,
+                    error=f"{origin} asked us to wait (HTTP 429 or 503): not polled until then",
+                )
             async with self._host_slot(request.url.host):
                 response = await client.send(request, stream=True, follow_redirects=False)
                 try:
@@ -166,6 +176,8 @@ class Fetcher:
                         continue
                     result = await self._result(response, url, permanent, etag, last_modified)
                     await _drain(response)
+                    if result.retry_after:
+                        self._wait_for(origin, result.retry_after)
                     return result
                 finally:
                     await response.aclose()
@@ -216,6 +228,18 @@ class Fetcher:
                 return replace(result, error=too_big)
             chunks.append(chunk)
         return replace(result, content=b"".join(chunks))
+
+    def _wait_for(self, origin: str, seconds: float) -> None:
+        """A 429 or 503 with Retry-After speaks for the whole server (host and port): every
+        feed on it waits (many search feeds share one search engine)."""
+        now = time.monotonic()
+        self._host_waits = {o: t for o, t in self._host_waits.items() if t > now}
+        self._host_waits[origin] = max(self._host_waits.get(origin, now), now + seconds)
+
+    def _told_to_wait(self, origin: str) -> float | None:
+        """Seconds the server at `origin` still asked us to wait, if any."""
+        remaining = self._host_waits.get(origin, 0.0) - time.monotonic()
+        return remaining if remaining > 0 else None
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
         """The semaphore that keeps at most `per_host` requests in flight to `host`."""

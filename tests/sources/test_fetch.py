@@ -196,6 +196,22 @@ async def test_retry_after_seconds_is_surfaced(
     assert result.retry_after == 120.0
 
 
+async def test_a_host_that_said_retry_after_is_not_asked_again_for_any_feed_until_then(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    """Many search feeds share one search engine: its 429 speaks for all of them."""
+    server.set_feed("/search?q=kida", "slow down", status=429, headers={"Retry-After": "120"})
+    server.set_feed("/search?q=nato", FEED)
+    first = await fetcher.fetch(server.url("/search?q=kida"))
+
+    second = await fetcher.fetch(server.url("/search?q=nato"))
+
+    assert first.retry_after == 120.0
+    assert second.error is not None and "asked us to wait" in second.error
+    assert second.retry_after is not None and 110 < second.retry_after <= 120
+    assert [path for path, _ in server.requests] == ["/search?q=kida"]
+
+
 async def test_retry_after_date_is_measured_from_the_servers_clock(
     server: FeedServer, fetcher: Fetcher
 ) -> None:
