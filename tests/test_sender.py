@@ -273,6 +273,24 @@ def test_a_send_rate_above_telegrams_free_rate_means_paid_broadcasts(
     assert NewsBot(settings).sender.paid_broadcast is paid
 
 
+async def test_a_round_does_not_wait_out_a_groups_limit_a_quiet_chat_is_served_meanwhile(
+    store: Store, bot: Bot, telegram: TelegramEmulator
+) -> None:
+    """A group's next turn is seconds away: its alerts wait in the outbox, not in the round."""
+    limits = Limits(per_chat_interval=1.05, per_group_interval=60 / 19, global_per_second=1e6)
+    sender = Sender(store, bot, pacer=Pacer(limits))
+    await _queue(store, "first", "second", "third")
+    assert await sender.drain_once() == 1  # one now; the others are held until its turn
+    held = await _unsent(store)
+    assert len(held) == 2
+    assert all(d.next_attempt_at > datetime.now(UTC) + timedelta(seconds=1) for d in held)
+
+    telegram.add_chat(501, "private")
+    await _queue(store, "for the quiet chat", chat_id=501, chat_type="private")
+    assert await sender.drain_once() == 1
+    assert [m.chat_id for m in telegram.sent_messages()] == [GROUP, 501]
+
+
 async def test_many_alerts_due_at_once_become_one_digest(
     store: Store, bot: Bot, telegram: TelegramEmulator
 ) -> None:

@@ -49,13 +49,17 @@ class Pacer:
             return max(self.limits.per_chat_interval, self.limits.per_group_interval)
         return self.limits.per_chat_interval
 
+    def delay(self, chat_id: int, is_group: bool) -> float:
+        """Seconds until the chat's next message may go; 0 when it may go now."""
+        last = self._last_sent.get(chat_id)
+        if last is None:
+            return 0.0
+        return max(0.0, last + self._interval(is_group) - time.monotonic())
+
     async def wait_turn(self, chat_id: int, is_group: bool) -> None:
         """Return once the chat's last message is far enough in the past."""
-        last = self._last_sent.get(chat_id)
-        if last is not None:
-            delay = last + self._interval(is_group) - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        if (delay := self.delay(chat_id, is_group)) > 0:
+            await asyncio.sleep(delay)
 
     async def start_send(self, chat_id: int) -> None:
         """Right before a request: wait for the overall rate, then note the chat's send."""

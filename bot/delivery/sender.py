@@ -113,6 +113,7 @@ class Sender:
     """
 
     PER_CHAT_PER_ROUND = 5  # single alerts per chat per round, so no chat holds a round
+    LONGEST_WAIT = 0.5  # seconds a round waits for one chat's turn; longer waits are holds
 
     def __init__(
         self,
@@ -225,14 +226,29 @@ class Sender:
         """(alerts sent, whether all went) for one chat topic: a digest or one by one."""
         first = items[0]
         if len(items) > self._digest_threshold or (is_digest(first.plan) and len(items) > 1):
+            if await self._later(items):
+                return 0, False
             covered = await self._guarded(items, self._send_digest(items), 0)
             return covered, covered == len(items)
         sent = 0
-        for item in items[: self.PER_CHAT_PER_ROUND]:
+        for n, item in enumerate(items[: self.PER_CHAT_PER_ROUND]):
+            if await self._later(items[n:]):
+                return sent, False
             if not await self._guarded([item], self._send_alert(item), False):
                 return sent, False
             sent += 1
         return sent, sent == len(items)
+
+    async def _later(self, items: list[queries.Due]) -> bool:
+        """Hold these alerts of one chat in the outbox until the chat's turn, when that is
+        more than LONGEST_WAIT away (True): a round waits for no chat's own limit (a group's
+        20 a minute), so the next round, and a quiet chat's alert in it, come soon."""
+        delay = self._pacer.delay(items[0].chat_id, items[0].is_group)
+        if delay <= self.LONGEST_WAIT:
+            return False
+        ids = [item.delivery_id for item in items]
+        await self._write(queries.hold, ids, utcnow() + timedelta(seconds=delay))
+        return True
 
     async def _send_digest(self, items: list[queries.Due]) -> int:
         """One message listing the first of these alerts; how many it took (0: they wait)."""
@@ -255,7 +271,9 @@ class Sender:
         An edit that has to wait (a 429 above all) ends the chat's edits for this round.
         """
         done = 0
-        for item in items:
+        for n, item in enumerate(items):
+            if await self._later(items[n:]):
+                break
             await self._pacer.wait_turn(item.chat_id, item.is_group)
             edited, go_on = await self._guarded([item], self._revise(item), (False, False))
             done += edited
