@@ -160,15 +160,21 @@ class NewsBot:
         self._delivering: asyncio.Task[None] | None = None
 
     async def _notify(self, chat_id: int, source: Source) -> bool:
-        """Tell a chat that a feed it added keeps failing; False if Telegram refused."""
-        try:
-            await self.application.bot.send_message(
-                chat_id, texts.failing_source(source), parse_mode=ParseMode.HTML
-            )
-        except TelegramError as exc:
-            log.warning("could not tell chat %s about a failing feed: %s", chat_id, exc)
-            return False
-        return True
+        """Tell a chat that a feed it added keeps failing (a channel's managers, not its
+        subscribers); False if no one could be told."""
+        async with self.store.transaction() as session:
+            recipients = await queries.notice_recipients(session, chat_id)
+        told = False
+        for recipient, channel in recipients:
+            try:
+                await self.application.bot.send_message(
+                    recipient, texts.failing_source(source, channel), parse_mode=ParseMode.HTML
+                )
+            except TelegramError as exc:
+                log.warning("could not tell chat %s about a failing feed: %s", recipient, exc)
+            else:
+                told = True
+        return told
 
     async def start(self) -> None:
         await self.store.migrate()

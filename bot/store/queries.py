@@ -255,6 +255,17 @@ async def chats_of_source(session: AsyncSession, source_id: int) -> list[int]:
     )
 
 
+async def notice_recipients(session: AsyncSession, chat_id: int) -> list[tuple[int, str | None]]:
+    """Where a notice about `chat_id`'s own feeds goes: the chat itself, or for a channel
+    (whose posts every subscriber reads) the private chats that manage it with /target,
+    each with the channel's title."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None or chat.type != "channel":
+        return [(chat_id, None)]
+    managers = await session.scalars(select(Chat.id).where(Chat.target_id == chat_id))
+    return [(manager, chat.title or str(chat_id)) for manager in managers]
+
+
 async def mark_failure_reported(session: AsyncSession, source_id: int) -> None:
     await session.execute(
         update(Source).where(Source.id == source_id).values(failure_reported=True)

@@ -213,10 +213,12 @@ def sources(own: Sequence[Source], shared: int) -> str:
     return "\n".join(lines)
 
 
-def failing_source(source: Source) -> str:
-    """The one notice a chat gets when a feed it added has failed for a day."""
+def failing_source(source: Source, channel: str | None = None) -> str:
+    """The one notice a chat gets when a feed it added has failed for a day (for a channel,
+    its managers get it, naming the channel)."""
+    where = f"For {escape(channel)}: " if channel else ""
     return (
-        f"The feed {escape(source.title or source.url)} ({escape(source.url)}) has failed "
+        f"{where}The feed {escape(source.title or source.url)} ({escape(source.url)}) has failed "
         f"for more than a day: {escape(source.last_error or 'no answer')}. I keep trying; "
         "/sources shows its state and /removesource drops it."
     )

@@ -231,3 +231,13 @@ async def test_search_feeds_are_not_due_when_search_is_off(store: Store) -> None
             "https://search.example/?q=kida"
         ]
         assert await queries.due_sources(session, now, search=False) == []
+
+
+async def test_a_channels_notices_go_to_the_chats_that_manage_it(store: Store) -> None:
+    async with store.transaction() as session:
+        await queries.touch_chat(session, -100777, "channel", "Defence wire")
+        await queries.touch_chat(session, 42, "private", "Editor")
+        await queries.touch_chat(session, 43, "private", "Reader")
+        await queries.set_target(session, 42, -100777)
+        assert await queries.notice_recipients(session, -100777) == [(42, "Defence wire")]
+        assert await queries.notice_recipients(session, 43) == [(43, None)]

@@ -12,6 +12,7 @@ import pytest
 from bot.app import NewsBot
 from bot.config import load_settings
 from bot.store import queries
+from bot.store.models import Source
 from bot.telegram import targets, texts
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import SentMessage, TelegramEmulator
@@ -459,6 +460,13 @@ async def test_a_private_chat_targets_a_channel_whose_alerts_go_there(
         unfollow = alert.reply_markup["inline_keyboard"][0][0]["callback_data"]
         assert "administrators" in (await _press(telegram, CHANNEL, unfollow, MEMBER))["text"]
         assert "Stopped following" in (await _press(telegram, CHANNEL, unfollow, PRIVATE))["text"]
+
+        # A failing feed of the channel's is news for its managers, not its subscribers.
+        posted = len(telegram.sent_messages(CHANNEL))
+        down = Source(url="https://down.example/rss", title="Down", last_error="HTTP 503")
+        assert await bot._notify(CHANNEL, down)  # the ingestor's Notify callback
+        assert len(telegram.sent_messages(CHANNEL)) == posted
+        assert telegram.sent_messages(PRIVATE)[-1].plain_text.startswith("For Alerts desk: ")
 
         off = await reply(telegram, PRIVATE, "/target off")
         assert "act on this chat again" in off and "Alerts desk" in off
