@@ -7,10 +7,10 @@ adds that outlet to the alert, in its text if it was not sent yet, by an edit if
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from telegram import Bot
 
 from bot import actions
@@ -21,9 +21,10 @@ from bot.delivery.sender import Sender
 from bot.ingest import Ingestor
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Chat, Coverage, Delivery
+from bot.store.models import Coverage, Delivery
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import TelegramEmulator
+from tests.outbox import make_due
 
 ALIASES = AliasTable.load()
 GROUP = -100200300
@@ -49,9 +50,23 @@ async def sender(store: Store, telegram: TelegramEmulator) -> AsyncIterator[Send
         yield Sender(store, bot, pacer=Pacer(FAST))
 
 
+@dataclass
+class Desk:
+    """Three outlets' feeds, primed empty, and a group that follows KIDA."""
+
+    store: Store
+    feeds: FeedServer
+    ingestor: Ingestor
+    sources: dict[str, int]  # feed path -> source id
+
+    async def publish(self, path: str, **changes: str) -> int:
+        """The story appears on one outlet's feed (with `changes`); the alerts queued."""
+        self.feeds.set_feed(path, rss([{**STORY, **changes}]))
+        return (await self.ingestor.poll(self.sources[path])).queued
+
+
 @pytest.fixture
-async def sources(store: Store, feeds: FeedServer, ingestor: Ingestor) -> dict[str, int]:
-    """Three outlets' feeds, primed empty, and a group that follows KIDA: path -> source id."""
+async def desk(store: Store, feeds: FeedServer, ingestor: Ingestor) -> Desk:
     async with store.transaction() as session:
         await queries.touch_chat(session, GROUP, "supergroup", "Desk")
         await queries.sync_operator_sources(
@@ -62,23 +77,7 @@ async def sources(store: Store, feeds: FeedServer, ingestor: Ingestor) -> dict[s
     for path, source_id in ids.items():
         feeds.set_feed(path, rss([]))
         await ingestor.poll(source_id)
-    return ids
-
-
-async def _publish(
-    feeds: FeedServer, ingestor: Ingestor, sources: dict[str, int], path: str, **changes: str
-) -> int:
-    """The story appears on one outlet's feed (with `changes`); returns the alerts queued."""
-    feeds.set_feed(path, rss([{**STORY, **changes}]))
-    return (await ingestor.poll(sources[path])).queued
-
-
-async def _edits_come_due(store: Store) -> None:
-    """Skip the minute an edit waits for more outlets and any 429 hold (time passing)."""
-    async with store.transaction() as session:
-        past = datetime.now(UTC) - timedelta(seconds=1)
-        await session.execute(update(Delivery).values(next_attempt_at=past))
-        await session.execute(update(Chat).values(hold_until=None))
+    return Desk(store, feeds, ingestor, ids)
 
 
 def test_a_search_feed_names_the_outlet_after_the_headline() -> None:
@@ -99,23 +98,18 @@ def test_one_outlet_under_two_names_is_one_outlet() -> None:
 
 
 async def test_a_sent_alert_is_edited_once_to_name_another_outlet(
-    store: Store,
-    feeds: FeedServer,
-    ingestor: Ingestor,
-    sources: dict[str, int],
-    sender: Sender,
-    telegram: TelegramEmulator,
+    desk: Desk, sender: Sender, telegram: TelegramEmulator
 ) -> None:
-    assert await _publish(feeds, ingestor, sources, "/herald.xml") == 1
+    assert await desk.publish("/herald.xml") == 1
     assert await sender.drain_once() == 1
     [alert] = telegram.sent_messages(GROUP)
     assert "Also reported by" not in alert.plain_text
 
     # The same story from Yonhap, under its own link but the same headline: no new alert.
     yonhap_link = "https://en.yna.co.kr/view/AEN1"
-    assert await _publish(feeds, ingestor, sources, "/yonhap.xml", link=yonhap_link) == 0
+    assert await desk.publish("/yonhap.xml", link=yonhap_link) == 0
     assert await sender.drain_once() == 0  # the edit waits a minute for more outlets
-    await _edits_come_due(store)
+    await make_due(desk.store)
     assert await sender.drain_once() == 1
     edited = telegram.message(GROUP, alert.message_id)
     assert "Also reported by Yonhap" in edited["text"]
@@ -123,11 +117,11 @@ async def test_a_sent_alert_is_edited_once_to_name_another_outlet(
     assert len(telegram.sent_messages(GROUP)) == 1
 
     # Polled again, Yonhap is not news; a third outlet is, and both are named.
-    assert await _publish(feeds, ingestor, sources, "/yonhap.xml", link=yonhap_link) == 0
-    await _edits_come_due(store)
+    assert await desk.publish("/yonhap.xml", link=yonhap_link) == 0
+    await make_due(desk.store)
     assert await sender.drain_once() == 0
-    assert await _publish(feeds, ingestor, sources, "/times.xml", link="https://kt.example/1") == 0
-    await _edits_come_due(store)
+    assert await desk.publish("/times.xml", link="https://kt.example/1") == 0
+    await make_due(desk.store)
     assert await sender.drain_once() == 1
     edited = telegram.message(GROUP, alert.message_id)
     assert "Also reported by Yonhap and Korea Times" in edited["text"]
@@ -135,26 +129,22 @@ async def test_a_sent_alert_is_edited_once_to_name_another_outlet(
 
 
 async def test_an_alert_not_sent_yet_names_the_other_outlets_at_once(
-    store: Store,
-    feeds: FeedServer,
-    ingestor: Ingestor,
-    sources: dict[str, int],
-    sender: Sender,
-    telegram: TelegramEmulator,
+    desk: Desk, sender: Sender, telegram: TelegramEmulator
 ) -> None:
-    assert await _publish(feeds, ingestor, sources, "/herald.xml") == 1
-    await _publish(feeds, ingestor, sources, "/yonhap.xml", link="https://en.yna.co.kr/view/1")
+    assert await desk.publish("/herald.xml") == 1
+    await desk.publish("/yonhap.xml", link="https://en.yna.co.kr/view/1")
     assert await sender.drain_once() == 1
     [alert] = telegram.sent_messages(GROUP)
     assert "Korea Herald" in alert.plain_text and "Also reported by Yonhap" in alert.plain_text
-    await _edits_come_due(store)
+    await make_due(desk.store)
     assert await sender.drain_once() == 0
     assert telegram.calls_to("editMessageText") == []
 
 
 async def test_a_search_copy_adds_the_outlet_it_names_unless_it_is_the_first(
-    store: Store, feeds: FeedServer, ingestor: Ingestor, sources: dict[str, int]
+    desk: Desk,
 ) -> None:
+    store, feeds, ingestor = desk.store, desk.feeds, desk.ingestor
     template = feeds.url("/search") + "?q={query}"
     async with store.transaction() as session:
         await queries.touch_chat(session, 42, "private", None)
@@ -164,7 +154,7 @@ async def test_a_search_copy_adds_the_outlet_it_names_unless_it_is_the_first(
     path = search.url.removeprefix(feeds.url(""))
     feeds.set_feed(path, rss([]))
     await ingestor.poll(search.id)
-    await _publish(feeds, ingestor, sources, "/herald.xml")
+    await desk.publish("/herald.xml")
 
     copies = [
         {**STORY, "title": STORY["title"] + " - The Korea Herald", "link": "https://g.example/1"},
@@ -179,24 +169,19 @@ async def test_a_search_copy_adds_the_outlet_it_names_unless_it_is_the_first(
 
 
 async def test_an_alert_that_can_no_longer_be_edited_is_left_as_it_is(
-    store: Store,
-    feeds: FeedServer,
-    ingestor: Ingestor,
-    sources: dict[str, int],
-    sender: Sender,
-    telegram: TelegramEmulator,
+    desk: Desk, sender: Sender, telegram: TelegramEmulator
 ) -> None:
-    await _publish(feeds, ingestor, sources, "/herald.xml")
+    await desk.publish("/herald.xml")
     await sender.drain_once()
-    await _publish(feeds, ingestor, sources, "/yonhap.xml", link="https://en.yna.co.kr/view/1")
-    await _edits_come_due(store)
+    await desk.publish("/yonhap.xml", link="https://en.yna.co.kr/view/1")
+    await make_due(desk.store)
     telegram.fail_next("editMessageText", 429, retry_after=5)
     assert await sender.drain_once() == 0  # Telegram asked to wait: tried again later
-    await _edits_come_due(store)
+    await make_due(desk.store)
     telegram.fail_next("editMessageText", 400, "Bad Request: message to edit not found")
     assert await sender.drain_once() == 0
-    await _edits_come_due(store)
+    await make_due(desk.store)
     assert await sender.drain_once() == 0  # given up: nothing more to try
     assert len(telegram.calls_to("editMessageText")) == 2
-    async with store.transaction() as session:
+    async with desk.store.transaction() as session:
         assert not await session.scalar(select(Delivery.revise))

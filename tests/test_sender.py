@@ -24,6 +24,7 @@ from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import Chat, Delivery, Follow
 from tests.fakes.telegram_api import RateLimits, TelegramEmulator
+from tests.outbox import make_due
 
 GROUP = -100200300
 
@@ -69,14 +70,6 @@ async def _queue(
             await queries.enqueue(session, article_id, {chat_id: queries.Queued({"KIDA": "kida"})})
 
 
-async def _make_due(store: Store) -> None:
-    """Skip the wait a retry asked for (the test's stand-in for time passing)."""
-    async with store.transaction() as session:
-        past = datetime.now(UTC) - timedelta(seconds=1)
-        await session.execute(update(Delivery).values(next_attempt_at=past))
-        await session.execute(update(Chat).values(hold_until=None))
-
-
 async def _unsent(store: Store) -> list[Delivery]:
     async with store.transaction() as session:
         return list(await session.scalars(select(Delivery).where(Delivery.sent_at.is_(None))))
@@ -104,8 +97,10 @@ async def test_429_holds_the_chat_and_the_alert_is_sent_later(
     assert len(telegram.calls_to("sendMessage")) == 1  # the chat's next alert was not tried
     pending = await _unsent(store)
     assert len(pending) == 2
-    assert all(d.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25) for d in pending)
-    await _make_due(store)
+    async with store.transaction() as session:
+        held_until = (await session.get(Chat, GROUP)).hold_until
+    assert held_until > datetime.now(UTC) + timedelta(seconds=25)
+    await make_due(store)
     assert await sender.drain_once() == 2
     assert [m.plain_text.split("\n")[0] for m in telegram.sent_messages(GROUP)] == [
         "first",
@@ -122,7 +117,7 @@ async def test_server_errors_retry_with_backoff_and_never_drop(
         assert await sender.drain_once() == 0
         [row] = await _unsent(store)
         assert row.attempts == attempt + 1 and row.last_error
-        await _make_due(store)
+        await make_due(store)
     assert await sender.drain_once() == 1
     assert backoff(0) < backoff(3) <= backoff(100) == timedelta(minutes=30)
 
@@ -311,7 +306,7 @@ async def test_a_failed_digest_keeps_every_alert_it_held(
     sender = Sender(store, bot, pacer=Pacer(FAST))
     assert await sender.drain_once() == 0
     assert len(await _unsent(store)) == 7
-    await _make_due(store)
+    await make_due(store)
     assert await sender.drain_once() == 7
 
 
@@ -373,7 +368,7 @@ async def test_an_hourly_digest_chat_gets_one_message_at_the_hour(
     assert await sender.drain_once() == 0
     held = await _unsent(store)
     assert {d.next_attempt_at.minute for d in held} == {0}
-    await _make_due(store)
+    await make_due(store)
     async with store.transaction() as session:  # pretend the hour has come
         await session.execute(
             update(Delivery).values(created_at=datetime.now(UTC) - timedelta(hours=2))

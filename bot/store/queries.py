@@ -645,7 +645,8 @@ async def postpone(
 
 async def postpone_chat(session: AsyncSession, chat_id: int, until: datetime, error: str) -> None:
     """Telegram asked us to wait for this chat: nothing goes to it before `until`, neither its
-    pending alerts nor ones queued meanwhile nor edits (`Chat.hold_until`)."""
+    pending alerts nor ones queued meanwhile nor edits. The hold is the chat's alone
+    (`Chat.hold_until`, checked by `_due`); its pending alerts only note why they wait."""
     await session.execute(
         update(Chat)
         .where(Chat.id == chat_id, or_(Chat.hold_until.is_(None), Chat.hold_until < until))
@@ -654,7 +655,7 @@ async def postpone_chat(session: AsyncSession, chat_id: int, until: datetime, er
     await session.execute(
         update(Delivery)
         .where(Delivery.chat_id == chat_id, Delivery.sent_at.is_(None))
-        .values(next_attempt_at=until, last_error=error[:1000])
+        .values(last_error=error[:1000])
     )
 
 
