@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,10 +119,51 @@ class _LastPoll:
     ttl: float | None
 
 
+@dataclass
+class _Job:
+    """A poll's parsed items waiting to be stored; `done` gets (new stories, alerts queued)."""
+
+    source_id: int
+    feed: ParsedFeed
+    result: FetchResult
+    keyed: list[tuple[Article, list[str]]]  # the items to store, with their story keys
+    done: asyncio.Future[tuple[int, int]]
+
+
+def _story_of(
+    keys: list[str],
+    known: dict[str, queries.KnownStory],
+    first: dict[str, tuple[int, int]],
+    stories: dict[tuple[int, int], queries.KnownStory],
+) -> queries.KnownStory | None:
+    """The stored story an item is another copy of: stored before, or new in this batch."""
+    for key in keys:
+        if story := known.get(key):
+            return story
+    return next((stories[first[key]] for key in keys if key in first), None)
+
+
+def _alerts_for(
+    story: queries.KnownStory, matched: dict[str, str], follows: list[queries.Recipient]
+) -> dict[int, queries.Queued]:
+    """Each chat's alert for a story whose tags `matched` (tag key -> term)."""
+    by_chat: dict[int, queries.Queued] = {}
+    for follow in follows:
+        term = matched.get(follow.tag_key)
+        if term is None:
+            term = matched.get(chat_tag_key(follow.chat_id, follow.tag_key))
+        if term is None or follow.followed_at > story.first_seen_at:
+            continue
+        queued = by_chat.setdefault(follow.chat_id, queries.Queued({}, follow.thread_id))
+        queued.matched.setdefault(follow.tag_name, term)
+    return by_chat
+
+
 class Ingestor:
     """Polls sources and fills the outbox; `wake` is set whenever alerts were queued."""
 
     FLUSH_AT = 100  # unchanged polls noted before they are written (see `flush`)
+    BATCH_AT = 50  # polls written in one transaction at most (see `_store_articles`)
 
     def __init__(
         self,
@@ -139,6 +181,8 @@ class Ingestor:
         self._polling: dict[int, asyncio.Lock] = {}
         self._last_poll: dict[int, _LastPoll] = {}
         self._successes: dict[int, queries.PollSuccess] = {}  # see `flush`
+        self._pending: list[_Job] = []  # polls waiting to be stored (see `_store_articles`)
+        self._writing = asyncio.Lock()
         self.wake = asyncio.Event()
 
     async def poll(self, source: Source | int) -> PollReport:
@@ -188,9 +232,6 @@ class Ingestor:
         seen = last.items if last else frozenset()
         try:
             new, queued = await self._store_articles(source, feed, result, seen)
-        except IntegrityError:
-            # Another poll stored one of these stories meanwhile: read again, once.
-            new, queued = await self._store_articles(source, feed, result, seen)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
@@ -215,10 +256,12 @@ class Ingestor:
         result: FetchResult,
         seen: frozenset[int],
     ) -> tuple[int, int]:
-        """Store new stories and queue their alerts, all in one transaction.
+        """Store new stories and queue their alerts; returns (new stories, alerts queued).
 
-        Items exactly as the last stored poll of this source had them (`seen`, by hash) were
-        handled then; going through them again would change nothing, so they are skipped.
+        Polls that finish while another is being written wait and are written together,
+        in one transaction (group commit): a transaction costs about as much for eight
+        feeds as for one. Items exactly as the last stored poll of this source had them
+        (`seen`, by hash) were handled then, so they are skipped.
         """
         # An item with no link, guid or title cannot be recognised again: never alert it.
         search = source.added_by == "search"
@@ -227,53 +270,110 @@ class Ingestor:
             for a in feed.articles
             if hash(a) not in seen and (keys := story_keys(a, source.url, from_search=search))
         ]
+        job = _Job(source.id, feed, result, keyed, asyncio.get_running_loop().create_future())
+        self._pending.append(job)
+        async with self._writing:
+            while not job.done.done():
+                batch = self._pending[: self.BATCH_AT]
+                del self._pending[: self.BATCH_AT]
+                await self._write_batch(batch)
+        return job.done.result()
+
+    async def _write_batch(self, batch: list[_Job]) -> None:
+        """Write `batch`; every job's future gets its outcome, or goes back in line if the
+        writing poll is cancelled, for the next one to write."""
+        try:
+            await self._settle(batch)
+        except asyncio.CancelledError:
+            self._pending[:0] = [job for job in batch if not job.done.done()]
+            raise
+        except Exception as exc:  # a bug of ours: every poll of the batch reports it
+            for job in batch:
+                if not job.done.done():
+                    job.done.set_exception(exc)
+
+    async def _settle(self, batch: list[_Job]) -> None:
+        """One transaction for the batch; if it fails, each job in one of its own, so that
+        one bad feed fails alone."""
+        try:
+            outcomes = await self._write_once(batch)
+        except SQLAlchemyError as exc:
+            if len(batch) == 1:
+                batch[0].done.set_exception(exc)
+                return
+            for job in batch:
+                await self._settle([job])
+            return
+        for job, outcome in zip(batch, outcomes, strict=True):
+            job.done.set_result(outcome)
+
+    async def _write_once(self, batch: list[_Job]) -> list[tuple[int, int]]:
+        """`_write`, and once more if another poll stored one of these stories meanwhile."""
+        try:
+            return await self._write(batch)
+        except IntegrityError:
+            return await self._write(batch)
+
+    async def _write(self, batch: list[_Job]) -> list[tuple[int, int]]:
+        """Store a batch of polls' new stories, cover and queue, in about eight statements."""
         async with self._store.transaction() as session:
             # The time is taken before the index: a follow made after this instant is not
             # in the index, and it also counts as made after the story was first seen.
             now = utcnow()
             index = await self._index.current(session)
-            source = await session.get(Source, source.id)
-            known = await queries.known_stories(session, (k for _a, keys in keyed for k in keys))
-            # New stories first, all inserted in one round trip; a story twice in one feed
-            # is inserted once.
-            fresh: dict[int, tuple[Article, list[str]]] = {}
-            for position, (article, keys) in enumerate(keyed):
-                if not any(k in known for k in keys):
-                    fresh[position] = (article, keys)
-                    known.update(dict.fromkeys(keys, None))
-            ids = await queries.insert_articles(
-                session, source.id, list(fresh.values()), now, announced=source.primed
+            sources = await queries.sources_by_id(session, [job.source_id for job in batch])
+            jobs = [(job, sources[job.source_id]) for job in batch if job.source_id in sources]
+            known = await queries.known_stories(
+                session, (k for job, _s in jobs for _a, keys in job.keyed for k in keys)
             )
-            stories = {
-                position: queries.KnownStory(
+            # New stories first, all inserted in one round trip: a story twice in the batch
+            # is inserted once, by the first poll that has it.
+            first: dict[str, tuple[int, int]] = {}  # story key -> (job, item) new in the batch
+            fresh: list[tuple[int, int, Source, Article, list[str]]] = []
+            for j, (job, source) in enumerate(jobs):
+                for position, (article, keys) in enumerate(job.keyed):
+                    if not any(k in known or k in first for k in keys):
+                        fresh.append((j, position, source, article, keys))
+                        first.update(dict.fromkeys(keys, (j, position)))
+            ids = await queries.insert_articles(
+                session,
+                [queries.NewStory(s.id, a, keys, announced=s.primed) for *_p, s, a, keys in fresh],
+                now,
+            )
+            stories: dict[tuple[int, int], queries.KnownStory] = {}
+            for (j, position, source, article, _keys), article_id in zip(fresh, ids, strict=True):
+                search = source.added_by == "search"
+                stories[j, position] = queries.KnownStory(
                     article_id,
                     source.id,
                     source.operator and source.primed,
                     now,
-                    outlet_name(source.title, fresh[position][0].title, from_search=search),
+                    outlet_name(source.title, article.title, from_search=search),
                 )
-                for position, article_id in zip(fresh, ids, strict=True)
-            }
-            for position, story in stories.items():
-                article, _keys = fresh[position]
-                await learn_from(session, story.article_id, source.url, article)
-            to_queue: list[tuple[queries.KnownStory, Article]] = []
-            for position, (article, keys) in enumerate(keyed):
-                story = stories.get(position)
-                if story is None:
-                    story = next((known[k] for k in keys if known.get(k)), None)
-                    if story is None or story.source_id == source.id:
-                        continue
-                    await self._cover(session, source, story, article, now)
-                    if story.reached_everyone:
-                        continue  # every chat this feed speaks to was considered at first sight
-                if source.primed:  # the first poll only learns what is already there
-                    to_queue.append((story, article))
-            queued = await self._queue(session, source, to_queue, index)
-            self._remember_poll(source, feed, result, now)
-            self._schedule(source, now, result, feed.ttl_seconds)
-            await _follow_move(session, source, result)
-        return len(fresh), queued
+                await learn_from(session, article_id, source.url, article)
+            to_queue: list[tuple[Source, list[tuple[queries.KnownStory, Article]]]] = []
+            for j, (job, source) in enumerate(jobs):
+                mine: list[tuple[queries.KnownStory, Article]] = []
+                for position, (article, keys) in enumerate(job.keyed):
+                    story = stories.get((j, position))
+                    if story is None:
+                        story = _story_of(keys, known, first, stories)
+                        if story is None or story.source_id == source.id:
+                            continue
+                        await self._cover(session, source, story, article, now)
+                        if story.reached_everyone:
+                            continue  # every chat this feed speaks to was considered at first sight
+                    if source.primed:  # the first poll only learns what is already there
+                        mine.append((story, article))
+                to_queue.append((source, mine))
+            queued = await self._queue(session, to_queue, index)
+            for job, source in jobs:
+                self._remember_poll(source, job.feed, job.result, now)
+                self._schedule(source, now, job.result, job.feed.ttl_seconds)
+                await _follow_move(session, source, job.result)
+        new = Counter(j for j, *_rest in fresh)
+        by_id = {job.source_id: (new[j], queued[j]) for j, (job, _s) in enumerate(jobs)}
+        return [by_id.get(job.source_id, (0, 0)) for job in batch]
 
     @staticmethod
     async def _cover(
@@ -311,37 +411,46 @@ class Ingestor:
     @staticmethod
     async def _queue(
         session: AsyncSession,
-        source: Source,
-        stories: list[tuple[queries.KnownStory, Article]],
+        batch: list[tuple[Source, list[tuple[queries.KnownStory, Article]]]],
         index: TagIndex,
-    ) -> int:
-        """Queue these stories' alerts: one read of who follows what, one outbox write.
+    ) -> list[int]:
+        """Queue these feeds' stories' alerts; returns how many each feed queued.
 
+        Who follows the matched tags is read once for all the operator's feeds (they speak
+        to every chat) and once per chat's own feed; the outbox is written in one statement.
         A chat gets a story when it followed a matched tag before the story was first seen;
         a chat's own alias (`chat_tag_key`) matches for that chat only.
         """
-        matches = [(story, found) for story, article in stories if (found := index.match(article))]
-        if not matches:
-            return 0
-        tag_keys = {
-            own[1] if (own := parse_chat_tag_key(key)) else key
-            for _story, matched in matches
-            for key in matched
+        matches = [
+            [(story, found) for story, article in stories if (found := index.match(article))]
+            for _source, stories in batch
+        ]
+        audiences: dict[int | None, tuple[Source, set[str]]] = {}
+        for (source, _stories), found in zip(batch, matches, strict=True):
+            _any, keys = audiences.setdefault(
+                None if source.operator else source.id, (source, set())
+            )
+            keys.update(
+                own[1] if (own := parse_chat_tag_key(key)) else key
+                for _story, matched in found
+                for key in matched
+            )
+        follows = {
+            audience: await queries.recipients(session, keys, source)
+            for audience, (source, keys) in audiences.items()
+            if keys
         }
-        follows = await queries.recipients(session, tag_keys, source)
-        alerts = []
-        for story, matched in matches:
-            by_chat: dict[int, queries.Queued] = {}
-            for follow in follows:
-                term = matched.get(follow.tag_key)
-                if term is None:
-                    term = matched.get(chat_tag_key(follow.chat_id, follow.tag_key))
-                if term is None or follow.followed_at > story.first_seen_at:
-                    continue
-                queued = by_chat.setdefault(follow.chat_id, queries.Queued({}, follow.thread_id))
-                queued.matched.setdefault(follow.tag_name, term)
-            alerts.append((story.article_id, by_chat))
-        return await queries.enqueue_many(session, alerts)
+        alerts: list[tuple[int, dict[int, queries.Queued]]] = []
+        feed_of: dict[int, int] = {}  # article id -> the batch's feed that queued it
+        for position, ((source, _stories), found) in enumerate(zip(batch, matches, strict=True)):
+            audience = follows.get(None if source.operator else source.id, [])
+            for story, matched in found:
+                alerts.append((story.article_id, _alerts_for(story, matched, audience)))
+                feed_of.setdefault(story.article_id, position)
+        queued = [0] * len(batch)
+        for article_id in await queries.enqueue_many(session, alerts):
+            queued[feed_of[article_id]] += 1
+        return queued
 
     def _schedule(
         self, source: Source, now: datetime, result: FetchResult | None, ttl: float | None = None

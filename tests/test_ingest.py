@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot import actions
 from bot.core.aliases import AliasTable
@@ -423,3 +424,100 @@ async def test_a_page_without_a_feed_is_polled_as_a_list_of_articles(
     feeds.set_feed("/tag/kida", _tag_page(new, old, other), content_type=html)
     assert (await ingestor.poll(source)).queued == 1
     assert await _outbox(store) == [(GROUP, ["KIDA"])]
+
+
+class _Writes:
+    """Records the sources of each transaction's batch; the first waits until `hold` polls
+    are waiting behind it, so that those are written together, deterministically. A batch
+    of a source in `fail_for` cannot be stored; the first batch of `hang_at` sources hangs
+    (until cancelled) in the task `hung`."""
+
+    def __init__(
+        self, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch, hold: int, hang_at: int = 0
+    ) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_for: set[int] = set()
+        self.hung: asyncio.Task | None = None
+        reading, inserting = queries.sources_by_id, queries.insert_articles
+
+        async def sources_by_id(session, ids):
+            ids = sorted(ids)
+            self.batches.append(ids)
+            if len(self.batches) == 1:
+                async with asyncio.timeout(10):
+                    while len(ingestor._pending) < hold:
+                        await asyncio.sleep(0.01)
+            if len(ids) == hang_at and self.hung is None:
+                self.hung = asyncio.current_task()
+                await asyncio.Event().wait()
+            return await reading(session, ids)
+
+        async def insert_articles(session, stories, now):
+            if {story.source_id for story in stories} & self.fail_for:
+                raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+            return await inserting(session, stories, now)
+
+        monkeypatch.setattr(queries, "sources_by_id", sources_by_id)
+        monkeypatch.setattr(queries, "insert_articles", insert_articles)
+
+
+async def _four_feeds(store: Store, feeds: FeedServer, ingestor: Ingestor) -> list[int]:
+    """Four primed feeds; the second and third then carry the same new story."""
+    paths = [f"/f{n}.xml" for n in range(4)]
+    for path in paths:
+        feeds.set_feed(path, rss([]))
+    sources = await _setup(store, feeds, *paths)
+    for source in sources:
+        await ingestor.poll(source)
+    stories = [
+        {**FULL_NAME, "link": f"https://herald.example/{n}", "guid": f"g{n}"} for n in range(4)
+    ]
+    stories[2] = {**stories[1], "guid": "another-guid"}  # the same story, another feed
+    for path, story in zip(paths, stories, strict=True):
+        feeds.set_feed(path, rss([story]))
+    return sources
+
+
+async def test_polls_finishing_together_are_stored_in_one_transaction(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = await _four_feeds(store, feeds, ingestor)
+    writes = _Writes(ingestor, monkeypatch, hold=3)
+    reports = await asyncio.gather(*(ingestor.poll(s) for s in sources))
+    assert [r.error for r in reports] == [None] * 4
+    # The first poll to finish wrote alone; the three that finished meanwhile, together.
+    assert [len(batch) for batch in writes.batches] == [1, 3]
+    # The story on two feeds is stored once, and alerts once, whichever feed was first.
+    assert sorted(r.new_articles for r in reports[1:3]) == [0, 1]
+    assert (sum(r.new_articles for r in reports), sum(r.queued for r in reports)) == (3, 3)
+    assert await _outbox(store) == [(GROUP, ["KIDA"])] * 3
+
+
+async def test_a_feed_that_cannot_be_stored_fails_alone(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = await _four_feeds(store, feeds, ingestor)
+    writes = _Writes(ingestor, monkeypatch, hold=3)
+    writes.fail_for = {sources[3]}
+    reports = await asyncio.gather(*(ingestor.poll(s) for s in sources))
+    assert [bool(r.error) for r in reports] == [False, False, False, True]
+    assert "could not store the items (OperationalError)" in reports[3].error
+    assert sum(r.new_articles for r in reports) == 2
+    async with store.transaction() as session:
+        assert (await session.get(Source, sources[3])).last_error == reports[3].error
+        assert (await session.get(Source, sources[1])).last_error is None
+
+
+async def test_a_cancelled_poll_leaves_the_others_it_was_writing_to_be_written(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = await _four_feeds(store, feeds, ingestor)
+    writes = _Writes(ingestor, monkeypatch, hold=2, hang_at=2)
+    polls = [asyncio.create_task(ingestor.poll(s)) for s in (sources[0], sources[1], sources[3])]
+    async with asyncio.timeout(10):
+        while writes.hung is None:
+            await asyncio.sleep(0.01)
+    writes.hung.cancel()  # the poll writing the second batch, its own and another's
+    reports = await asyncio.gather(*(task for task in polls if task is not writes.hung))
+    assert [r.error for r in reports] == [None, None]
+    assert len(await _outbox(store)) == 3  # the cancelled poll's story was stored too

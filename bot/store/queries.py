@@ -292,6 +292,16 @@ async def add_chat_source(session: AsyncSession, chat_id: int, url: str, title: 
     )
 
 
+async def sources_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Source]:
+    """These sources' rows (those that still exist), by id, in one query per 500."""
+    found: dict[int, Source] = {}
+    for batch in _batches(set(ids)):
+        found.update(
+            (s.id, s) for s in await session.scalars(select(Source).where(Source.id.in_(batch)))
+        )
+    return found
+
+
 async def source_by_url(session: AsyncSession, url: str) -> Source | None:
     return await session.scalar(select(Source).where(Source.url == url))
 
@@ -358,41 +368,44 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
     return found
 
 
-async def insert_articles(
-    session: AsyncSession,
-    source_id: int,
-    items: Sequence[tuple[ArticleValue, Sequence[str]]],
-    now: datetime,
-    *,
-    announced: bool = True,
-) -> list[int]:
-    """Store new stories, each under all its keys, in two statements; returns their ids.
+@dataclass(frozen=True)
+class NewStory:
+    """A story to store, seen first on `source_id`; `announced` is False for a source's
+    first, silent poll (see `Article.announced`)."""
 
-    `announced` is False for a source's first, silent poll (see `Article.announced`).
-    """
-    if not items:
+    source_id: int
+    article: ArticleValue
+    keys: Sequence[str]
+    announced: bool = True
+
+
+async def insert_articles(
+    session: AsyncSession, stories: Sequence[NewStory], now: datetime
+) -> list[int]:
+    """Store new stories, each under all its keys, in two statements; returns their ids."""
+    if not stories:
         return []
     rows = [
         {
-            "source_id": source_id,
-            "guid": article.guid,
-            "link": article.link,
-            "title": article.title,
-            "summary": article.summary,
-            "content": article.content,
-            "categories": list(article.categories),
-            "published_at": article.published,
+            "source_id": story.source_id,
+            "guid": story.article.guid,
+            "link": story.article.link,
+            "title": story.article.title,
+            "summary": story.article.summary,
+            "content": story.article.content,
+            "categories": list(story.article.categories),
+            "published_at": story.article.published,
             "first_seen_at": now,
-            "announced": announced,
+            "announced": story.announced,
         }
-        for article, _keys in items
+        for story in stories
     ]
     statement = insert(Article).returning(Article.id, sort_by_parameter_order=True)
     ids = list(await session.scalars(statement, rows))
     keys = [
         {"key": key, "article_id": article_id}
-        for article_id, (_article, story_keys) in zip(ids, items, strict=True)
-        for key in story_keys
+        for article_id, story in zip(ids, stories, strict=True)
+        for key in story.keys
     ]
     await session.execute(insert(StoryKey), keys)
     return ids
@@ -402,7 +415,7 @@ async def insert_article(
     session: AsyncSession, source_id: int, article: ArticleValue, keys: Sequence[str], now: datetime
 ) -> int:
     """Store one new story under all its keys; returns its id."""
-    [article_id] = await insert_articles(session, source_id, [(article, keys)], now)
+    [article_id] = await insert_articles(session, [NewStory(source_id, article, keys)], now)
     return article_id
 
 
@@ -436,13 +449,14 @@ class Queued:
 
 async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Queued]) -> int:
     """Queue one alert per chat; a (chat, article) pair already queued is left alone."""
-    return await enqueue_many(session, [(article_id, by_chat)])
+    return len(await enqueue_many(session, [(article_id, by_chat)]))
 
 
 async def enqueue_many(
     session: AsyncSession, alerts: Iterable[tuple[int, dict[int, Queued]]]
-) -> int:
-    """`enqueue` for several stories in one statement; returns how many alerts were new."""
+) -> list[int]:
+    """`enqueue` for several stories in one statement; returns the article id of each
+    alert that was new (one per chat)."""
     now = utcnow()
     rows = [
         {
@@ -458,7 +472,10 @@ async def enqueue_many(
         for article_id, by_chat in alerts
         for chat_id, queued in by_chat.items()
     ]
-    return await _insert_ignoring_conflicts(session, Delivery, rows)
+    if not rows:
+        return []
+    statement = _insert(session, Delivery).on_conflict_do_nothing()
+    return list(await session.scalars(statement.returning(Delivery.article_id), rows))
 
 
 @dataclass(frozen=True)
