@@ -11,15 +11,19 @@ import json
 from typing import Any
 
 from bot.sources.dates import publisher_zone
-from bot.sources.feed import Entry, ParsedFeed, to_articles
+from bot.sources.feed import Entry, ParsedFeed, read_entries
 from bot.sources.text import as_text
 
 VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 NOT_A_JSON_FEED = "not a feed: JSON without a jsonfeed.org version"
 
 
-def read_json_feed(text: str, url: str, max_items: int) -> ParsedFeed:
-    """A JSON Feed document as a ParsedFeed; never raises."""
+def read_json_feed(
+    text: str, url: str, max_items: int, seen: frozenset[int] = frozenset()
+) -> ParsedFeed:
+    """A JSON Feed document as a ParsedFeed; never raises. Items whose fingerprint (that of
+    their Entry: reading one costs little next to converting it) is in `seen` are left out
+    of `articles`, as in `feed.read_items`."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
@@ -34,9 +38,12 @@ def read_json_feed(text: str, url: str, max_items: int) -> ParsedFeed:
         for item in (items if isinstance(items, list) else [])[:max_items]
         if isinstance(item, dict)
     )
+    zone = publisher_zone(_string(document, "language"), url)
+    articles, fingerprints = read_entries(entries, zone, seen)
     return ParsedFeed(
         title=as_text(_string(document, "title"), "text/plain"),
-        articles=to_articles(entries, publisher_zone(_string(document, "language"), url)),
+        articles=articles,
+        fingerprints=fingerprints,
     )
 
 

@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.sources.dates import publisher_zone
 from bot.sources.encoding import decode
-from bot.sources.feed import MAX_ITEMS, Entry, ParsedFeed, to_articles
+from bot.sources.feed import MAX_ITEMS, Entry, ParsedFeed, read_entries
 from bot.sources.text import TAG_START, collapse, nth_start, web_link
 
 NO_ARTICLES = "not a feed: the page has no feed links and no list of article links"
@@ -51,9 +51,19 @@ def discover_feeds(html: bytes | str, base_url: str) -> list[str]:
     return _feed_links(tree, _base(tree, base_url))
 
 
-def parse_article_list(html: bytes | str, url: str, *, max_items: int = MAX_ITEMS) -> ParsedFeed:
+def parse_article_list(
+    html: bytes | str,
+    url: str,
+    *,
+    max_items: int = MAX_ITEMS,
+    seen: frozenset[int] = frozenset(),
+) -> ParsedFeed:
     """A page's list of articles (headline, link, time and summary where present); never
-    raises. `alternates` lists the page's own feeds, which are better to poll when present."""
+    raises. `alternates` lists the page's own feeds, which are better to poll when present.
+
+    Finding the headlines is most of the work and is done whatever `seen` holds; an item's
+    fingerprint is that of its Entry, and those in `seen` are left out of `articles` (see
+    `feed.read_items`)."""
     tree = _tree(html)
     base = _base(tree, url)
     alternates = tuple(_feed_links(tree, base))
@@ -64,9 +74,16 @@ def parse_article_list(html: bytes | str, url: str, *, max_items: int = MAX_ITEM
     _drop_furniture(tree)
     links = _Links(base)
     entries = [_entry(pair, links) for pair in _headlines(tree, links)[:max_items]]
-    articles = to_articles(entries, zone)
-    error = None if articles or alternates else NO_ARTICLES
-    return ParsedFeed(title=title, articles=articles, error=error, alternates=alternates)
+    articles, fingerprints = read_entries(entries, zone, seen)
+    # On every item, seen or not: a page whose headlines were all seen is not empty.
+    error = None if fingerprints or alternates else NO_ARTICLES
+    return ParsedFeed(
+        title=title,
+        articles=articles,
+        error=error,
+        alternates=alternates,
+        fingerprints=fingerprints,
+    )
 
 
 def _tree(html: bytes | str) -> LexborHTMLParser:

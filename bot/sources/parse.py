@@ -38,13 +38,20 @@ def parse_feed(
     *,
     content_type: str | None = None,
     max_items: int = MAX_ITEMS,
+    seen: frozenset[int] = frozenset(),
 ) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document; never raises. Keeps the first `max_items`.
 
     `url` is the document's own URL (relative links resolve against it); `content_type` is
     the HTTP Content-Type header, whose charset is believed when the bytes agree.
+
+    `seen` is the `fingerprints` of an earlier ParsedFeed of the same process, typically the
+    last poll of the same source: items with one of these fingerprints are exactly as they
+    were then and are not converted again, so `articles` holds only the other items, while
+    `fingerprints`, `error` and the rest are as without `seen`. Every item is unseen by
+    default, so `articles` holds them all.
     """
-    return _parse(content, url, content_type, max_items, pages=False)
+    return _parse(content, url, content_type, max_items, seen, pages=False)
 
 
 def parse_document(
@@ -53,14 +60,20 @@ def parse_document(
     *,
     content_type: str | None = None,
     max_items: int = MAX_ITEMS,
+    seen: frozenset[int] = frozenset(),
 ) -> ParsedFeed:
     """Like `parse_feed`, and an HTML page becomes its list of articles (`parse_article_list`),
     with the feeds it links to in `alternates`, so any URL a user gives can be polled."""
-    return _parse(content, url, content_type, max_items, pages=True)
+    return _parse(content, url, content_type, max_items, seen, pages=True)
 
 
 def _parse(
-    content: bytes, url: str, content_type: str | None, max_items: int, pages: bool
+    content: bytes,
+    url: str,
+    content_type: str | None,
+    max_items: int,
+    seen: frozenset[int],
+    pages: bool,
 ) -> ParsedFeed:
     try:
         text = decode(content, content_type).text
@@ -69,14 +82,14 @@ def _parse(
         if "<!ENTITY" in text:
             return ParsedFeed(title="", articles=[], error=ENTITIES_REFUSED)
         if text.lstrip()[:1] in ("{", "["):
-            return read_json_feed(text, url, max_items)
+            return read_json_feed(text, url, max_items, seen)
         if _HTML_START.match(text):
             if pages:
-                return parse_article_list(text, url, max_items=max_items)
+                return parse_article_list(text, url, max_items=max_items, seen=seen)
             return ParsedFeed(title="", articles=[], error=NOT_A_FEED)
-        feed = read_xml_feed(text, url, max_items)
-        if pages and feed.error == NOT_A_FEED:
-            return parse_article_list(text, url, max_items=max_items)  # HTML without <html>
+        feed = read_xml_feed(text, url, max_items, seen)
+        if pages and feed.error == NOT_A_FEED:  # HTML without <html>
+            return parse_article_list(text, url, max_items=max_items, seen=seen)
         return feed
     except Exception as exc:  # a bug of ours must cost one document, not the poller
         return ParsedFeed(title="", articles=[], error=f"could not read the document: {exc!r}")
