@@ -111,8 +111,9 @@ async def _follow_move(session: AsyncSession, source: Source, result: FetchResul
 
 @dataclass(frozen=True)
 class _LastPoll:
-    """What this process last stored from a source: the body's digest, the hash of each
-    item, the feed's <ttl>. Lost on restart, which only costs one full pass."""
+    """What this process last stored from a source: the body's digest, each item's
+    fingerprint (see `parse_document`), the feed's <ttl>. Lost on restart, which only
+    costs one full pass."""
 
     digest: bytes
     items: frozenset[int]
@@ -221,29 +222,30 @@ class Ingestor:
             await self._not_modified(source, result, last.ttl if last else None)
             return PollReport(source.id, source.url, not_modified=True)
         # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
+        # Items exactly as the last stored poll had them were handled then: the parser
+        # skips them (by fingerprint) before the costly part of reading them.
         feed = await asyncio.to_thread(
             parse_document,
             result.content,
             result.url,
             content_type=result.headers.get("content-type"),
+            seen=last.items if last else frozenset(),
         )
-        if feed.error and not feed.articles:
+        if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
-        seen = last.items if last else frozenset()
         try:
-            new, queued = await self._store_articles(source, feed, result, seen)
+            new, queued = await self._store_articles(source, feed, result)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
-        items = frozenset(map(hash, feed.articles))
-        self._last_poll[source.id] = _LastPoll(digest, items, feed.ttl_seconds)
+        self._last_poll[source.id] = _LastPoll(digest, feed.fingerprints, feed.ttl_seconds)
         if queued:
             self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
         return PollReport(
             source.id,
             source.url,
-            items=len(feed.articles),
+            items=len(feed.fingerprints),
             new_articles=new,
             queued=queued,
             alternates=feed.alternates,
@@ -254,21 +256,19 @@ class Ingestor:
         source: Source,
         feed: ParsedFeed,
         result: FetchResult,
-        seen: frozenset[int],
     ) -> tuple[int, int]:
         """Store new stories and queue their alerts; returns (new stories, alerts queued).
 
         Polls that finish while another is being written wait and are written together,
         in one transaction (group commit): a transaction costs about as much for eight
-        feeds as for one. Items exactly as the last stored poll of this source had them
-        (`seen`, by hash) were handled then, so they are skipped.
+        feeds as for one.
         """
         # An item with no link, guid or title cannot be recognised again: never alert it.
         search = source.added_by == "search"
         keyed = [
             (a, keys)
             for a in feed.articles
-            if hash(a) not in seen and (keys := story_keys(a, source.url, from_search=search))
+            if (keys := story_keys(a, source.url, from_search=search))
         ]
         job = _Job(source.id, feed, result, keyed, asyncio.get_running_loop().create_future())
         self._pending.append(job)
