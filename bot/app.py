@@ -118,7 +118,9 @@ class NewsBot:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.database_url)
-        self.fetcher = Fetcher(allow_private_networks=settings.allow_private_networks)
+        self.fetcher = Fetcher(
+            allow_private_networks=settings.allow_private_networks, http2=settings.http2
+        )
         vocabulary = Vocabulary(self.store, AliasTable.load())
         self.application = build_application(settings)
         self.ingestor = Ingestor(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import gzip
 import ipaddress
 import socket
@@ -31,10 +33,20 @@ def server(feeds: FeedServer) -> FeedServer:
     return feeds
 
 
+MakeFetcher = Callable[..., Fetcher]
+
+
+@pytest.fixture(params=[False, True], ids=["aiohttp", "httpx-http2"])
+def new_fetcher(request: pytest.FixtureRequest) -> MakeFetcher:
+    """Makes Fetchers on one of the two transports: httpx over aiohttp (the default), or
+    httpx's own with HTTP/2 (`http2=True`). Every test about fetching runs on both."""
+    return functools.partial(Fetcher, http2=request.param)
+
+
 @pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
+async def fetcher(new_fetcher: MakeFetcher) -> AsyncIterator[Fetcher]:
     """A Fetcher that may reach 127.0.0.1, like one whose feeds the operator configured."""
-    async with Fetcher(allow_private_networks=True, timeout=5) as local:
+    async with new_fetcher(allow_private_networks=True, timeout=5) as local:
         yield local
 
 
@@ -121,10 +133,10 @@ async def test_unknown_path_is_404(server: FeedServer, fetcher: Fetcher) -> None
     assert server.request_count("/nowhere") == 1
 
 
-async def test_slow_server_times_out(server: FeedServer) -> None:
+async def test_slow_server_times_out(server: FeedServer, new_fetcher: MakeFetcher) -> None:
     server.set_feed("/slow.xml", FEED, delay=3)
 
-    async with Fetcher(allow_private_networks=True, timeout=0.3) as impatient:
+    async with new_fetcher(allow_private_networks=True, timeout=0.3) as impatient:
         result = await impatient.fetch(server.url("/slow.xml"))
 
     assert result.error == "timed out after 0.3 s"
@@ -132,10 +144,12 @@ async def test_slow_server_times_out(server: FeedServer) -> None:
 
 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "streamed"])
-async def test_body_over_the_cap_is_refused(server: FeedServer, declare_length: bool) -> None:
+async def test_body_over_the_cap_is_refused(
+    server: FeedServer, declare_length: bool, new_fetcher: MakeFetcher
+) -> None:
     server.set_stream("/huge.xml", 1024 * 1024, declare_length=declare_length)
 
-    async with Fetcher(allow_private_networks=True, max_bytes=64 * 1024) as capped:
+    async with new_fetcher(allow_private_networks=True, max_bytes=64 * 1024) as capped:
         result = await capped.fetch(server.url("/huge.xml"))
 
     assert result.error == "response larger than 64 KB"
@@ -156,10 +170,12 @@ async def test_compressed_body_is_decoded(
     assert encoding in server.requests[-1][1]["accept-encoding"]
 
 
-async def test_at_most_per_host_requests_are_in_flight_to_one_host(server: FeedServer) -> None:
+async def test_at_most_per_host_requests_are_in_flight_to_one_host(
+    server: FeedServer, new_fetcher: MakeFetcher
+) -> None:
     server.set_feed("/slow.xml", FEED, delay=0.2)
 
-    async with Fetcher(allow_private_networks=True, per_host=2) as fetcher:
+    async with new_fetcher(allow_private_networks=True, per_host=2) as fetcher:
         results = await asyncio.gather(*(fetcher.fetch(server.url("/slow.xml")) for _ in range(6)))
 
     assert all(result.ok for result in results)
@@ -167,12 +183,12 @@ async def test_at_most_per_host_requests_are_in_flight_to_one_host(server: FeedS
 
 
 async def test_other_hosts_are_not_held_up_by_a_busy_one(
-    server: FeedServer, internal: FeedServer
+    server: FeedServer, internal: FeedServer, new_fetcher: MakeFetcher
 ) -> None:
     server.set_feed("/slow.xml", FEED, delay=1.0)
     internal.set_feed("/fast.xml", FEED)
 
-    async with Fetcher(allow_private_networks=True, per_host=1) as fetcher:
+    async with new_fetcher(allow_private_networks=True, per_host=1) as fetcher:
         slow = [asyncio.create_task(fetcher.fetch(server.url("/slow.xml"))) for _ in range(3)]
         await asyncio.sleep(0.05)  # the slow ones hold the one slot for their host
         fast = await fetcher.fetch(internal.url("/fast.xml"))
@@ -291,21 +307,23 @@ async def test_permanent_move_stops_at_the_first_temporary_hop(
     assert result.permanent_redirect == server.url("/b")
 
 
-async def test_redirect_loop_gives_up(server: FeedServer) -> None:
+async def test_redirect_loop_gives_up(server: FeedServer, new_fetcher: MakeFetcher) -> None:
     server.redirect("/ping", "/pong")
     server.redirect("/pong", "/ping")
 
-    async with Fetcher(allow_private_networks=True, max_redirects=3) as fetcher:
+    async with new_fetcher(allow_private_networks=True, max_redirects=3) as fetcher:
         result = await fetcher.fetch(server.url("/ping"))
 
     assert result.error == "too many redirects (more than 3)"
     assert len(server.requests) == 4
 
 
-async def test_untrusted_private_url_is_refused_before_any_request(server: FeedServer) -> None:
+async def test_untrusted_private_url_is_refused_before_any_request(
+    server: FeedServer, new_fetcher: MakeFetcher
+) -> None:
     server.set_feed("/feed.xml", FEED)
 
-    async with Fetcher() as guarded:
+    async with new_fetcher() as guarded:
         result = await guarded.fetch(server.url("/feed.xml"))
 
     assert result.error == PRIVATE_REFUSAL
@@ -313,10 +331,10 @@ async def test_untrusted_private_url_is_refused_before_any_request(server: FeedS
     assert server.request_count("/feed.xml") == 0
 
 
-async def test_trusted_private_url_is_fetched(server: FeedServer) -> None:
+async def test_trusted_private_url_is_fetched(server: FeedServer, new_fetcher: MakeFetcher) -> None:
     server.set_feed("/feed.xml", FEED)
 
-    async with Fetcher() as guarded:
+    async with new_fetcher() as guarded:
         result = await guarded.fetch(server.url("/feed.xml"), trusted=True)
 
     assert result.ok
@@ -345,11 +363,11 @@ LOOPBACK_FORMS = [
 
 @pytest.mark.parametrize("host", LOOPBACK_FORMS)
 async def test_untrusted_fetch_never_reaches_loopback_in_any_spelling(
-    server: FeedServer, host: str
+    server: FeedServer, host: str, new_fetcher: MakeFetcher
 ) -> None:
     server.set_feed("/feed.xml", FEED)
 
-    async with Fetcher() as guarded:
+    async with new_fetcher() as guarded:
         result = await guarded.fetch(f"http://{host}:{server.port}/feed.xml")
 
     assert result.error is not None and result.error.startswith("refused: ")
@@ -375,10 +393,10 @@ def public_127_0_0_1(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("public_127_0_0_1")
-async def test_the_public_stand_in_is_fetched(server: FeedServer) -> None:
+async def test_the_public_stand_in_is_fetched(server: FeedServer, new_fetcher: MakeFetcher) -> None:
     server.set_feed("/feed.xml", FEED)
 
-    async with Fetcher() as guarded:
+    async with new_fetcher() as guarded:
         result = await guarded.fetch(server.url("/feed.xml"))
 
     assert result.ok
@@ -397,11 +415,11 @@ async def test_the_public_stand_in_is_fetched(server: FeedServer) -> None:
     ],
 )
 async def test_redirect_from_a_public_site_to_a_private_address_is_refused(
-    server: FeedServer, internal: FeedServer, target: str
+    server: FeedServer, internal: FeedServer, target: str, new_fetcher: MakeFetcher
 ) -> None:
     server.redirect("/feed.xml", target.format(port=internal.port))
 
-    async with Fetcher() as guarded:
+    async with new_fetcher() as guarded:
         result = await guarded.fetch(server.url("/feed.xml"))
 
     assert result.error is not None and result.error.startswith(
@@ -412,9 +430,9 @@ async def test_redirect_from_a_public_site_to_a_private_address_is_refused(
 
 
 async def test_connections_for_trusted_fetches_are_not_reused_for_untrusted_ones(
-    internal: FeedServer,
+    internal: FeedServer, new_fetcher: MakeFetcher
 ) -> None:
-    async with Fetcher() as fetcher:
+    async with new_fetcher() as fetcher:
         trusted = await fetcher.fetch(internal.url("/secret.xml"), trusted=True)
         untrusted = await fetcher.fetch(internal.url("/secret.xml"))
 
@@ -458,13 +476,170 @@ async def test_closed_port_is_an_error_not_an_exception(fetcher: Fetcher) -> Non
     assert result.status == 0
 
 
-async def test_a_client_passed_in_is_left_open(server: FeedServer) -> None:
+async def test_a_client_passed_in_is_left_open(
+    server: FeedServer, new_fetcher: MakeFetcher
+) -> None:
     server.set_feed("/feed.xml", FEED)
     async with httpx.AsyncClient(follow_redirects=True) as client:
-        async with Fetcher(client=client, allow_private_networks=True) as fetcher:
+        async with new_fetcher(client=client, allow_private_networks=True) as fetcher:
             server.redirect("/old.xml", "/feed.xml")
             result = await fetcher.fetch(server.url("/old.xml"))
         assert not client.is_closed
 
     # The Fetcher follows redirects itself even when the client was told to.
     assert result.permanent_redirect == server.url("/feed.xml")
+
+
+async def test_a_non_ascii_etag_is_kept_but_not_sent_back(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    server.set_feed("/feed.xml", FEED, etag='"caf\u00e9"')  # sent as Latin-1, as servers do
+
+    first = await fetcher.fetch(server.url("/feed.xml"))
+    second = await fetcher.fetch(server.url("/feed.xml"), etag=first.etag)
+
+    assert first.ok and first.etag == '"caf\u00e9"'
+    assert second.ok and "if-none-match" not in server.requests[-1][1]
+
+
+class RawServer:
+    """A server on 127.0.0.1 that answers every request with canned bytes, for what
+    FeedServer will not do: break HTTP, and keep connections open (it counts them).
+
+    The answer goes out in `parts`, `pause` seconds apart; `hang_up` closes the connection
+    after answering (with no parts: instead of answering).
+    """
+
+    def __init__(self, *parts: bytes, hang_up: bool = False, pause: float = 0.05) -> None:
+        self.connections = 0
+        self.requests = 0
+        self._parts = parts
+        self._hang_up = hang_up
+        self._pause = pause
+        self._server: asyncio.Server | None = None
+
+    def url(self, path: str) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}{path}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                for n, part in enumerate(self._parts):
+                    if n:
+                        await asyncio.sleep(self._pause)
+                    writer.write(part)
+                    await writer.drain()
+                if self._hang_up:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        (),  # hangs up instead of answering
+        (b"garbage garbage\r\n\r\n",),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",),  # hangs up mid-body
+    ],
+    ids=["hang-up", "garbage", "short-body"],
+)
+async def test_a_server_breaking_the_exchange_is_named_as_such(
+    fetcher: Fetcher, parts: tuple[bytes, ...]
+) -> None:
+    """Not "timed out": httpx-aiohttp reports aiohttp's every connection error as a
+    ConnectTimeout, and lets a malformed answer's exception through as aiohttp's own."""
+    async with RawServer(*parts, hang_up=True) as broken:
+        result = await fetcher.fetch(broken.url("/feed.xml"))
+
+    assert result.error is not None
+    assert result.error.startswith("the server broke the HTTP exchange ("), result.error
+    assert result.status == 0 and "\n" not in result.error and len(result.error) < 200
+
+
+async def test_a_long_header_is_no_reason_to_fail(fetcher: Fetcher) -> None:
+    """aiohttp's own limit is 8190 bytes a header; a big Content-Security-Policy is not
+    rare."""
+    policy = b"default-src 'self' " + b"https://cdn.example " * 1000  # 20 KB
+    answer = b"HTTP/1.1 200 OK\r\nContent-Security-Policy: " + policy + b"\r\n"
+    async with RawServer(answer + b"Content-Length: 2\r\n\r\nok") as server:
+        result = await fetcher.fetch(server.url("/feed.xml"))
+
+    assert result.ok and result.content == b"ok"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        (b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n',),
+        # an error page whose end comes later: read to the end, the connection stays usable
+        (
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 2000\r\n\r\n" + b"x" * 1000,
+            b"x" * 1000,
+        ),
+    ],
+    ids=["304", "404-page"],
+)
+async def test_feeds_on_one_host_share_a_kept_alive_connection(
+    fetcher: Fetcher, parts: tuple[bytes, ...]
+) -> None:
+    async with RawServer(*parts) as keeps_alive:
+        results = [
+            await fetcher.fetch(keeps_alive.url(f"/feed{n}.xml"), etag='"v1"') for n in range(3)
+        ]
+
+    assert all(result.status in (304, 404) for result in results)
+    assert (keeps_alive.requests, keeps_alive.connections) == (3, 1)
+
+
+@pytest.mark.usefixtures("public_127_0_0_1")
+async def test_closing_the_fetcher_closes_its_connection_pools(
+    server: FeedServer,
+    new_fetcher: MakeFetcher,
+    recwarn: pytest.WarningsRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.set_feed("/feed.xml", FEED)
+    fetcher = new_fetcher()
+    assert (await fetcher.fetch(server.url("/feed.xml"), trusted=True)).ok
+    assert (await fetcher.fetch(server.url("/feed.xml"))).ok  # the guarded client too
+
+    await fetcher.aclose()
+    del fetcher
+    gc.collect()  # an aiohttp session left open says so when it is collected
+
+    assert [str(w.message) for w in recwarn if "Unclosed" in str(w.message)] == []
+    assert "Unclosed" not in caplog.text
+
+
+@pytest.mark.usefixtures("public_127_0_0_1")
+async def test_proxies_from_the_environment_are_ignored(
+    server: FeedServer, new_fetcher: MakeFetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a proxy, the address the guard checked would not be the one connected to."""
+    server.set_feed("/feed.xml", FEED)
+    with FeedServer() as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url(""))
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with new_fetcher() as guarded:
+            result = await guarded.fetch(server.url("/feed.xml"))
+
+    assert result.ok
+    assert proxy.requests == []

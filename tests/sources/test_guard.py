@@ -19,6 +19,7 @@ from bot.sources.guard import (
     UnsafeURLError,
     check_public,
     check_url,
+    ensure_public,
     is_public_address,
 )
 
@@ -174,3 +175,10 @@ async def test_one_private_address_among_public_ones_is_enough(
 )
 def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+def test_ensure_public_refuses_with_the_same_sentence() -> None:
+    """The transports' last check (every socket the guarded aiohttp pool connects)."""
+    ensure_public(ipaddress.ip_address("93.184.216.34"))
+    with pytest.raises(UnsafeURLError, match=r"^That address points to a private network \(::1\)"):
+        ensure_public(ipaddress.ip_address("::1"))
