@@ -6,6 +6,7 @@ link; a story is known by several keys and is new only when none of them was see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +52,12 @@ def _http_host(url: str) -> str | None:
     if parts.scheme.lower() not in _HTTP:
         return None
     return parts.hostname or None
+
+
+@functools.lru_cache(maxsize=4096)  # asked for every item of a feed
+def _feed_host(source_url: str) -> str:
+    """What a feed's bare guids and titles are scoped by: its host, else its whole URL."""
+    return _http_host(source_url.strip()) or source_url.strip().lower()
 
 
 def canonical_url(url: str) -> str:
@@ -141,7 +148,7 @@ def story_keys(article: Article, source_url: str, *, from_search: bool = False) 
     title either has nothing to be known by and gets no key. A distinctive headline is a
     key too (see `headline_key`), which joins a publisher's item and a search feed's copy.
     """
-    host = _http_host(source_url.strip()) or source_url.strip().lower()
+    host = _feed_host(source_url)
     link = article.link.strip()
     guid = article.guid.strip()
     keys = []
