@@ -343,12 +343,22 @@ def _batches(items: Iterable[T], size: int = 500) -> Iterator[list[T]]:
 
 
 async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str, KnownStory]:
-    """Which of these story keys are already stored, and as which story."""
-    found: dict[str, KnownStory] = {}
+    """Which of these story keys are already stored, and as which story.
+
+    Two plain reads, keys first: most keys of a poll are new, so the second read is small
+    or skipped. One read with the join let PostgreSQL pick plans that scanned every
+    stored key (seen taking 0.3 s a poll once the table held 60,000 keys).
+    """
+    article_of: dict[str, int] = {}
     for batch in _batches(set(keys)):
         rows = await session.execute(
+            select(StoryKey.key, StoryKey.article_id).where(StoryKey.key.in_(batch))
+        )
+        article_of.update((key, article_id) for key, article_id in rows)
+    stories: dict[int, KnownStory] = {}
+    for batch in _batches(set(article_of.values())):
+        rows = await session.execute(
             select(
-                StoryKey.key,
                 Article.id,
                 Article.source_id,
                 Source.operator,
@@ -358,14 +368,15 @@ async def known_stories(session: AsyncSession, keys: Iterable[str]) -> dict[str,
                 Article.title,
                 Article.announced,
             )
-            .join(Article, Article.id == StoryKey.article_id)
             .outerjoin(Source, Source.id == Article.source_id)
-            .where(StoryKey.key.in_(batch))
+            .where(Article.id.in_(batch))
         )
-        for key, article_id, source_id, operator, seen, source_title, added_by, title, said in rows:
+        for article_id, source_id, operator, seen, source_title, added_by, title, said in rows:
             outlet = outlet_name(source_title or "", title, from_search=added_by == "search")
-            found[key] = KnownStory(article_id, source_id, bool(operator and said), seen, outlet)
-    return found
+            stories[article_id] = KnownStory(
+                article_id, source_id, bool(operator and said), seen, outlet
+            )
+    return {key: stories[article_id] for key, article_id in article_of.items()}
 
 
 @dataclass(frozen=True)
