@@ -91,16 +91,14 @@ class Fetcher:
         http2: bool = False,
     ) -> None:
         self._owns_client = client is None
-        ssl_context = None if http2 else httpx.create_ssl_context(trust_env=False)
 
         def new_client(guarded: bool) -> httpx.AsyncClient:
             transport: httpx.AsyncBaseTransport | None
-            if http2:  # httpx's own transport; env proxies apply to the trusted one only
+            # Environment proxies and certificates apply to the trusted client only.
+            if http2:  # httpx's own transport
                 transport = guarded_transport(http2=True) if guarded else None
             else:  # at most per_host connections to a host, as requests (_host_slot)
-                transport = aiohttp_transport(
-                    guarded=guarded, per_host=per_host, ssl_context=ssl_context
-                )
+                transport = aiohttp_transport(guarded=guarded, per_host=per_host)
             return httpx.AsyncClient(
                 transport=transport, http2=http2, follow_redirects=False, timeout=timeout
             )

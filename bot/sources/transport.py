@@ -101,7 +101,9 @@ def client_session(
 ) -> aiohttp.ClientSession:
     """The aiohttp session under one transport (call it inside the running event loop).
 
-    No cookie jar: httpx keeps the cookies, as it does over its own transport.
+    No cookie jar: httpx keeps the cookies, as it does over its own transport. A trusted
+    session follows the environment as httpx does (HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE);
+    a guarded one never: through a proxy, the address checked is not the one connected to.
     """
     guard: dict[str, object] = (
         {"resolver": GuardedResolver(), "socket_factory": _checked_socket} if guarded else {}
@@ -111,12 +113,12 @@ def client_session(
         limit_per_host=per_host,
         keepalive_timeout=KEEPALIVE,
         ttl_dns_cache=DNS_CACHE,
-        ssl=ssl_context or httpx.create_ssl_context(trust_env=False),
+        ssl=ssl_context or httpx.create_ssl_context(trust_env=not guarded),
         **guard,  # type: ignore[arg-type]
     )
     return aiohttp.ClientSession(
         connector=connector,
-        trust_env=False,
+        trust_env=not guarded,
         cookie_jar=aiohttp.DummyCookieJar(),
         max_field_size=MAX_HEADER,
     )
@@ -148,7 +150,7 @@ def aiohttp_transport(
     verified against httpx's certificates (certifi). `guarded` connects only to public
     addresses.
     """
-    ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+    ssl_context = ssl_context or httpx.create_ssl_context(trust_env=not guarded)
 
     def session() -> aiohttp.ClientSession:
         return client_session(

@@ -643,3 +643,18 @@ async def test_proxies_from_the_environment_are_ignored(
 
     assert result.ok
     assert proxy.requests == []
+
+
+async def test_the_operators_feeds_go_through_the_environments_proxy(
+    server: FeedServer, new_fetcher: MakeFetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot behind a proxy reaches its own feeds through it, as httpx alone would."""
+    with FeedServer() as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url(""))
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with new_fetcher() as fetcher:
+            await fetcher.fetch(server.url("/feed.xml"), trusted=True)
+        assert proxy.requests  # the request went to the proxy, not to the feed server
+    assert server.requests == []
