@@ -8,10 +8,11 @@ a crash between two stages loses nothing and queues nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,6 +121,48 @@ class _LastPoll:
     ttl: float | None
 
 
+class _Reading:
+    """How many polls are still fetching or parsing, so that the writer can wait a moment
+    for them (`settle`) and write them in the same batch."""
+
+    LINGER = 0.02  # seconds the writer waits at most: alerts are not held up noticeably
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = asyncio.Event()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[Callable[[], None]]:
+        """Count a poll while it reads; the callable yielded ends the count early."""
+        self._count += 1
+        counted = True
+
+        def done() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self._count -= 1
+                self._changed.set()
+
+        try:
+            yield done
+        finally:
+            done()
+
+    async def settle(self, enough: Callable[[], bool]) -> None:
+        """Wait until no poll is reading, `enough()` holds, or LINGER has passed."""
+        if self.LINGER <= 0:
+            return
+        deadline = asyncio.get_running_loop().time() + self.LINGER
+        while self._count and not enough():
+            self._changed.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
+
+
 @dataclass
 class _Job:
     """A poll's parsed items waiting to be stored; `done` gets (new stories, alerts queued)."""
@@ -184,6 +227,7 @@ class Ingestor:
         self._successes: dict[int, queries.PollSuccess] = {}  # see `flush`
         self._pending: list[_Job] = []  # polls waiting to be stored (see `_store_articles`)
         self._writing = asyncio.Lock()
+        self._reading = _Reading()
         self.wake = asyncio.Event()
 
     async def poll(self, source: Source | int) -> PollReport:
@@ -195,18 +239,20 @@ class Ingestor:
         source_id = source if isinstance(source, int) else source.id
         lock = self._polling.setdefault(source_id, asyncio.Lock())
         try:
-            async with lock:
-                if isinstance(source, int):
-                    async with self._store.transaction() as session:
-                        source = await session.get(Source, source_id)
-                if source is None:
-                    return PollReport(source_id, "", error="source no longer exists")
-                return await self._poll(source)
+            with self._reading.one() as read:
+                async with lock:
+                    if isinstance(source, int):
+                        async with self._store.transaction() as session:
+                            source = await session.get(Source, source_id)
+                    if source is None:
+                        return PollReport(source_id, "", error="source no longer exists")
+                    return await self._poll(source, read)
         finally:
             if not lock.locked():
                 self._polling.pop(source_id, None)
 
-    async def _poll(self, source: Source) -> PollReport:
+    async def _poll(self, source: Source, read: Callable[[], None]) -> PollReport:
+        """Fetch, parse and store; `read()` says this poll has nothing more to read."""
         result = await self._fetcher.fetch(
             source.url,
             etag=source.etag,
@@ -233,6 +279,7 @@ class Ingestor:
         )
         if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
+        read()  # from here on the poll only waits for the writer
         try:
             new, queued = await self._store_articles(source, feed, result)
         except SQLAlchemyError as exc:
@@ -274,6 +321,9 @@ class Ingestor:
         self._pending.append(job)
         async with self._writing:
             while not job.done.done():
+                # Polls still reading their feeds are worth a moment's wait: a batch of
+                # eight costs hardly more than a batch of one.
+                await self._reading.settle(lambda: len(self._pending) >= self.BATCH_AT)
                 batch = self._pending[: self.BATCH_AT]
                 del self._pending[: self.BATCH_AT]
                 await self._write_batch(batch)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot import actions
+from bot import actions, ingest
 from bot.core.aliases import AliasTable
 from bot.core.tags import make_tag
 from bot.ingest import IndexCache, Ingestor
@@ -428,13 +428,20 @@ async def test_a_page_without_a_feed_is_polled_as_a_list_of_articles(
 
 class _Writes:
     """Records the sources of each transaction's batch; the first waits until `hold` polls
-    are waiting behind it, so that those are written together, deterministically. A batch
+    are waiting behind it, so that those are written together, deterministically (the
+    writer's own wait for polls still reading is `linger`). A batch
     of a source in `fail_for` cannot be stored; the first batch of `hang_at` sources hangs
     (until cancelled) in the task `hung`."""
 
     def __init__(
-        self, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch, hold: int, hang_at: int = 0
+        self,
+        ingestor: Ingestor,
+        monkeypatch: pytest.MonkeyPatch,
+        hold: int,
+        hang_at: int = 0,
+        linger: float = 0,
     ) -> None:
+        monkeypatch.setattr(ingest._Reading, "LINGER", linger)  # 0: the writer waits for none
         self.batches: list[list[int]] = []
         self.fail_for: set[int] = set()
         self.hung: asyncio.Task | None = None
@@ -491,6 +498,16 @@ async def test_polls_finishing_together_are_stored_in_one_transaction(
     assert sorted(r.new_articles for r in reports[1:3]) == [0, 1]
     assert (sum(r.new_articles for r in reports), sum(r.queued for r in reports)) == (3, 3)
     assert await _outbox(store) == [(GROUP, ["KIDA"])] * 3
+
+
+async def test_the_writer_waits_a_moment_for_polls_still_reading(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = await _four_feeds(store, feeds, ingestor)
+    writes = _Writes(ingestor, monkeypatch, hold=0, linger=30)  # long enough on any machine
+    reports = await asyncio.gather(*(ingestor.poll(s) for s in sources))
+    assert [r.error for r in reports] == [None] * 4
+    assert [len(batch) for batch in writes.batches] == [4]  # it did not wait out LINGER
 
 
 async def test_a_feed_that_cannot_be_stored_fails_alone(
