@@ -24,6 +24,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "SOURCES",
         "POLL_INTERVAL",
         "ALLOW_PRIVATE_NETWORKS",
+        "HTTP2",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -39,6 +40,9 @@ def test_defaults_and_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database_url == "sqlite+aiosqlite:///newsbot.db"
     assert settings.poll_interval == 1
     assert settings.allow_private_networks is True
+    assert settings.http2 is False  # aiohttp under httpx unless asked
+    monkeypatch.setenv("HTTP2", "true")
+    assert load_settings().http2 is True
     assert TOKEN not in repr(settings)
 
 

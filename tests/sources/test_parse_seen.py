@@ -12,7 +12,6 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,10 +21,16 @@ from bot.core.article import Article
 from bot.sources.parse import NOT_A_FEED, ParsedFeed, parse_document, parse_feed
 from bot.sources.xmlfeed import read_loose, read_strict
 from tests.sources.test_hostile import CONTENT_TYPES, mutated_samples
-from tests.sources.test_parse_paths import DATES, atom_feeds, links, rss_feeds, texts
+from tests.sources.test_parse_paths import (
+    DATES,
+    FEED_URL,
+    FIXTURES,
+    atom_feeds,
+    links,
+    rss_feeds,
+    texts,
+)
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FEED_URL = "https://feeds.example.net/news/feed.xml"
 # The pages with the URLs they are read from in test_pages.py: their headlines are links
 # to the same site, so the URL decides what counts as one.
 PAGE_URLS = {
