@@ -239,8 +239,8 @@ class Ingestor:
         source_id = source if isinstance(source, int) else source.id
         lock = self._polling.setdefault(source_id, asyncio.Lock())
         try:
-            with self._reading.one() as read:
-                async with lock:
+            async with lock:  # a poll waiting here is not counted as reading: it cannot
+                with self._reading.one() as read:  # join the batch its source's poll is in
                     if isinstance(source, int):
                         async with self._store.transaction() as session:
                             source = await session.get(Source, source_id)
@@ -260,11 +260,13 @@ class Ingestor:
             trusted=source.operator,
         )
         if result.error:
+            read()
             return await self._failed(source, result.error, result)
         last = self._last_poll.get(source.id)
         digest = hashlib.blake2b(result.content, digest_size=16).digest()
         if result.not_modified or (last is not None and last.digest == digest):
             # Unchanged, by the server's word (304) or by the bytes (servers without ETags).
+            read()
             await self._not_modified(source, result, last.ttl if last else None)
             return PollReport(source.id, source.url, not_modified=True)
         # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
@@ -277,17 +279,15 @@ class Ingestor:
             content_type=result.headers.get("content-type"),
             seen=last.items if last else frozenset(),
         )
+        read()  # from here on the poll only writes, or waits for the writer
         if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
-        read()  # from here on the poll only waits for the writer
         try:
             new, queued = await self._store_articles(source, feed, result)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
         self._last_poll[source.id] = _LastPoll(digest, feed.fingerprints, feed.ttl_seconds)
-        if queued:
-            self.wake.set()
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
         return PollReport(
             source.id,
@@ -356,6 +356,8 @@ class Ingestor:
             return
         for job, outcome in zip(batch, outcomes, strict=True):
             job.done.set_result(outcome)
+        if any(queued for _new, queued in outcomes):
+            self.wake.set()  # here, not by the polls: a cancelled poll's alerts count too
 
     async def _write_once(self, batch: list[_Job]) -> list[tuple[int, int]]:
         """`_write`, and once more if another poll stored one of these stories meanwhile."""
@@ -372,7 +374,8 @@ class Ingestor:
             now = utcnow()
             index = await self._index.current(session)
             sources = await queries.sources_by_id(session, [job.source_id for job in batch])
-            jobs = [(job, sources[job.source_id]) for job in batch if job.source_id in sources]
+            positions = [i for i, job in enumerate(batch) if job.source_id in sources]
+            jobs = [(batch[i], sources[batch[i].source_id]) for i in positions]
             known = await queries.known_stories(
                 session, (k for job, _s in jobs for _a, keys in job.keyed for k in keys)
             )
@@ -422,8 +425,10 @@ class Ingestor:
                 self._schedule(source, now, job.result, job.feed.ttl_seconds)
                 await _follow_move(session, source, job.result)
         new = Counter(j for j, *_rest in fresh)
-        by_id = {job.source_id: (new[j], queued[j]) for j, (job, _s) in enumerate(jobs)}
-        return [by_id.get(job.source_id, (0, 0)) for job in batch]
+        outcomes = [(0, 0)] * len(batch)  # a source deleted meanwhile stores nothing
+        for j, position in enumerate(positions):
+            outcomes[position] = (new[j], queued[j])
+        return outcomes
 
     @staticmethod
     async def _cover(
@@ -491,15 +496,17 @@ class Ingestor:
             if keys
         }
         alerts: list[tuple[int, dict[int, queries.Queued]]] = []
-        feed_of: dict[int, int] = {}  # article id -> the batch's feed that queued it
+        feed_of: dict[tuple[int, int], int] = {}  # (article, chat) -> the feed that queued it
         for position, ((source, _stories), found) in enumerate(zip(batch, matches, strict=True)):
             audience = follows.get(None if source.operator else source.id, [])
             for story, matched in found:
-                alerts.append((story.article_id, _alerts_for(story, matched, audience)))
-                feed_of.setdefault(story.article_id, position)
+                by_chat = _alerts_for(story, matched, audience)
+                alerts.append((story.article_id, by_chat))
+                for chat_id in by_chat:
+                    feed_of.setdefault((story.article_id, chat_id), position)
         queued = [0] * len(batch)
-        for article_id in await queries.enqueue_many(session, alerts):
-            queued[feed_of[article_id]] += 1
+        for alert in await queries.enqueue_many(session, alerts):
+            queued[feed_of[alert]] += 1
         return queued
 
     def _schedule(

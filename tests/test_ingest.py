@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from bot import actions, ingest
 from bot.core.aliases import AliasTable
 from bot.core.tags import make_tag
-from bot.ingest import IndexCache, Ingestor
+from bot.ingest import IndexCache, Ingestor, PollReport
 from bot.sources.fetch import Fetcher
 from bot.store import queries
 from bot.store.db import Store
@@ -538,3 +538,57 @@ async def test_a_cancelled_poll_leaves_the_others_it_was_writing_to_be_written(
     reports = await asyncio.gather(*(task for task in polls if task is not writes.hung))
     assert [r.error for r in reports] == [None, None]
     assert len(await _outbox(store)) == 3  # the cancelled poll's story was stored too
+
+
+async def _in_one_batch(ingestor: Ingestor, sources: list[int]) -> list[PollReport]:
+    """Poll `sources` so that all their jobs are written in one batch: the writer is held
+    until every poll has queued its job."""
+    await ingestor._writing.acquire()
+    try:
+        tasks = [asyncio.create_task(ingestor.poll(s)) for s in sources]
+        async with asyncio.timeout(10):
+            while len(ingestor._pending) < len(sources):
+                await asyncio.sleep(0.01)
+    finally:
+        ingestor._writing.release()
+    return await asyncio.gather(*tasks)
+
+
+async def test_each_feed_of_a_batch_counts_the_alerts_it_queued(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two chats' own feeds carry one new story: each queues its own chat's alert."""
+    monkeypatch.setattr(ingest._Reading, "LINGER", 0)
+    feeds.set_feed("/g.xml", rss([]))
+    feeds.set_feed("/o.xml", rss([]))
+    await _setup(store, feeds)
+    async with store.transaction() as session:
+        await queries.follow(session, OTHER, [make_tag("KIDA", ALIASES)])
+        await queries.add_chat_source(session, GROUP, feeds.url("/g.xml"), "Gazette")
+        await queries.add_chat_source(session, OTHER, feeds.url("/o.xml"), "Observer")
+        sources = [
+            (await queries.source_by_url(session, feeds.url(p))).id for p in ("/g.xml", "/o.xml")
+        ]
+    for source in sources:
+        await ingestor.poll(source)
+    feeds.set_feed("/g.xml", rss([FULL_NAME]))
+    feeds.set_feed("/o.xml", rss([{**FULL_NAME, "guid": "observer-7"}]))  # the same story
+    ingestor.wake.clear()
+    reports = await _in_one_batch(ingestor, sources)
+    assert [(r.new_articles, r.queued) for r in reports] == [(1, 1), (0, 1)]
+    assert sorted(await _outbox(store)) == [(OTHER, ["KIDA"]), (GROUP, ["KIDA"])]
+    assert ingestor.wake.is_set()
+
+
+async def test_the_writer_does_not_wait_for_a_poll_queued_behind_its_own_source(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second poll of a source waits for the first, so it can never join its batch."""
+    monkeypatch.setattr(ingest._Reading, "LINGER", 3600)  # were it waited for, it would show
+    feeds.set_feed("/a.xml", rss([FULL_NAME]), etag=None)
+    [source] = await _setup(store, feeds, "/a.xml")
+    first = asyncio.create_task(ingestor.poll(source))
+    second = asyncio.create_task(ingestor.poll(source))
+    async with asyncio.timeout(30):
+        assert (await first).new_articles == 1
+        assert (await second).error is None

@@ -468,9 +468,9 @@ async def enqueue(session: AsyncSession, article_id: int, by_chat: dict[int, Que
 
 async def enqueue_many(
     session: AsyncSession, alerts: Iterable[tuple[int, dict[int, Queued]]]
-) -> list[int]:
-    """`enqueue` for several stories in one statement; returns the article id of each
-    alert that was new (one per chat)."""
+) -> list[tuple[int, int]]:
+    """`enqueue` for several stories in one statement; returns the (article id, chat id)
+    of each alert that was new."""
     now = utcnow()
     rows = [
         {
@@ -490,7 +490,10 @@ async def enqueue_many(
         return []
     outbox = Delivery.__table__  # a Core insert, as in `insert_articles`
     statement = _insert(session, outbox).on_conflict_do_nothing()
-    return list(await session.scalars(statement.returning(outbox.c.article_id), rows))
+    inserted = await session.execute(
+        statement.returning(outbox.c.article_id, outbox.c.chat_id), rows
+    )
+    return [(article_id, chat_id) for article_id, chat_id in inserted]
 
 
 @dataclass(frozen=True)
