@@ -575,7 +575,8 @@ async def test_each_feed_of_a_batch_counts_the_alerts_it_queued(
     feeds.set_feed("/o.xml", rss([{**FULL_NAME, "guid": "observer-7"}]))  # the same story
     ingestor.wake.clear()
     reports = await _in_one_batch(ingestor, sources)
-    assert [(r.new_articles, r.queued) for r in reports] == [(1, 1), (0, 1)]
+    # Whichever feed the batch has first stores the story; each counts its own alert.
+    assert sorted((r.new_articles, r.queued) for r in reports) == [(0, 1), (1, 1)]
     assert sorted(await _outbox(store)) == [(OTHER, ["KIDA"]), (GROUP, ["KIDA"])]
     assert ingestor.wake.is_set()
 
