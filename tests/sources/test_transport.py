@@ -255,3 +255,18 @@ async def test_the_guarded_aiohttp_pool_itself_connects_to_public_addresses_only
             await session.get(f"http://{host}:{feeds.port}/feed.xml")
 
     assert feeds.requests == []
+
+
+async def test_a_trusted_session_reads_the_environment_only_when_a_proxy_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiohttp looks the proxy variables up again for every request, at more CPU than the
+    rest of a 304: without any, it is not asked to; a guarded session never is."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    async with client_session() as plain:
+        assert plain.trust_env is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    async with client_session() as proxied, client_session(guarded=True) as guarded:
+        assert (proxied.trust_env, guarded.trust_env) == (True, False)
