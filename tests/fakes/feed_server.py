@@ -58,7 +58,10 @@ class FeedServer:
         self._routes: dict[str, _Route] = {}
         self._requests: list[tuple[str, dict[str, str]]] = []
         self._in_flight = 0
-        self.max_in_flight = 0  # the most requests it was answering at one moment
+        # The most requests it was holding at one moment: received, not yet answered. Not
+        # "until the answer is written": a client may read it and send its next request
+        # before this server's thread gets to count the first one done.
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -192,9 +195,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         route = self.server.feed_server._receive(self.path, headers)
+        self._held = True
         try:
             self._answer(route, headers)
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Count this request answered (once), as its answer starts."""
+        if self._held:
+            self._held = False
             self.server.feed_server._done()
 
     def _answer(self, route: _Route | None, headers: Mapping[str, str]) -> None:
@@ -212,6 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(
         self, status: int, headers: Mapping[str, str], body: bytes | Iterator[bytes]
     ) -> None:
+        self._release()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
