@@ -1,21 +1,24 @@
 """One whole poll round through the bot's own code, beside feedparser alone on the same bytes.
 
-    .venv/bin/python bench/poll.py                  # 2,000 feeds of 50 items, ~2 minutes
+    .venv/bin/python bench/poll.py                  # 2,000 feeds of 50 items, ~3 minutes
     .venv/bin/python bench/poll.py --feeds 200      # a quick look
+    .venv/bin/python bench/poll.py --processes 2    # only with two polling processes
     .venv/bin/python bench/poll.py --profile        # and where the round's CPU time goes
     .venv/bin/python bench/poll.py --parsers-only   # the parsers alone, in seconds
     .venv/bin/python bench/poll.py --database-url postgresql+asyncpg://postgres@127.0.0.1/test
 
 A server process answers from 127.0.0.1-127.0.0.N (a minimal asyncio HTTP/1.1 server: the
-stdlib's threading server would be the bottleneck). The bot process runs the operator
-sources through `Ingestor.poll` (fetch, parse, dedup, match, enqueue) on a temporary
-SQLite store (or a schema of its own on PostgreSQL, dropped after), the poller's
-concurrency at a time, with chats following a few tags:
+stdlib's threading server would be the bottleneck). The bot's polling processes, built as
+`newsbot poll` builds one (Poller, Ingestor, Fetcher), claim and poll the operator sources
+(fetch, parse, dedup, match, enqueue) on a temporary SQLite store (or a schema of its own
+on PostgreSQL, dropped after), with chats following a few tags. Once with one polling
+process, once with two (POLL_PROCESSES=2, one per core of the 2-core machine the targets
+are set for), each on a fresh store:
 
 - round 0 primes the store: every feed is new (50 items each);
 - round 1 is the measured round: half the feeds are unchanged and answer 304 to the
   conditional GET, half changed (10 new items of 50), so matching and the outbox work too.
-  The two halves run one after the other, so that the process's CPU time tells what a 304
+  The two halves run one after the other, so that the processes' CPU time tells what a 304
   and what a 200 cost.
 
 Then, in the same run and on the same bytes as round 1's 200 answers, the parsers alone:
@@ -32,6 +35,7 @@ import cProfile
 import io
 import logging
 import multiprocessing
+import os
 import pstats
 import resource
 import tempfile
@@ -49,18 +53,19 @@ from xml.sax.saxutils import escape
 import fastfeedparser
 import feedparser
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.core.aliases import AliasTable
 from bot.core.tags import make_tag
-from bot.ingest import IndexCache, Ingestor, PollReport
+from bot.ingest import IndexCache, Ingestor
+from bot.polling import POLL_CONCURRENCY, Poller
 from bot.sources.fetch import Fetcher
 from bot.sources.parse import parse_document
 from bot.sources.transport import aiohttp_transport
 from bot.store import queries
 from bot.store.db import Store
-from bot.store.models import Source
+from bot.store.models import Article, Delivery, Source, utcnow
 from bot.vocabulary import Vocabulary
 
 CHANGED_ITEMS = 10  # new items in a changed feed, on top of the 40 newest old ones
@@ -163,7 +168,7 @@ def serve(feeds: int, items: int, hosts: int, round_: Synchronized[int], ready: 
     asyncio.run(main())
 
 
-# -- the bot process ---------------------------------------------------------------------------
+# -- the bot's processes -----------------------------------------------------------------------
 
 
 @dataclass
@@ -171,56 +176,42 @@ class Phase:
     name: str
     feeds: int
     wall: float
-    cpu: float
-    reports: list[PollReport]
+    cpu: float  # of every polling process, summed
+    polled: int
+    new: int
+    queued: int
+    errors: Counter[str]
 
     def line(self) -> str:
-        errors = Counter(r.error for r in self.reports if r.error)
-        new = sum(r.new_articles for r in self.reports)
-        queued = sum(r.queued for r in self.reports)
         return (
             f"{self.name:<28} {self.feeds:>5} feeds {self.feeds / self.wall:8.1f} feeds/s "
-            f"{1000 * self.cpu / self.feeds:7.3f} ms CPU/feed  new {new:>6}  queued {queued:>5}"
-            f"  errors {sum(errors.values())}"
-            + "".join(f"\n    {count} x {error}" for error, count in errors.most_common(3))
+            f"{1000 * self.cpu / self.feeds:7.3f} ms CPU/feed  new {self.new:>6}  "
+            f"queued {self.queued:>5}  errors {sum(self.errors.values())}"
+            + (f"  (polled only {self.polled})" if self.polled != self.feeds else "")
+            + "".join(f"\n    {count} x {error}" for error, count in self.errors.most_common(3))
         )
-
-
-async def poll_all(
-    store: Store, ingestor: Ingestor, source_ids: Sequence[int], concurrency: int, name: str
-) -> Phase:
-    slots = asyncio.Semaphore(concurrency)
-
-    async def one(source: Source) -> PollReport:
-        async with slots:
-            return await ingestor.poll(source)
-
-    wall, cpu = time.perf_counter(), time.process_time()
-    # As the app's poller does: every due source read in one query, each row handed over.
-    async with store.transaction() as session:
-        sources = list(await session.scalars(select(Source).where(Source.id.in_(source_ids))))
-    reports = await asyncio.gather(*(one(source) for source in sources))
-    await ingestor.flush()  # as the poller's next tick does: the unchanged polls written
-    return Phase(
-        name, len(source_ids), time.perf_counter() - wall, time.process_time() - cpu, reports
-    )
 
 
 BENCH_SCHEMA = "newsbot_bench"
 
 
-async def bench_store(database_url: str | None, directory: Path) -> Store:
-    """A fresh, migrated store: a temporary SQLite file, or a schema of its own on
-    PostgreSQL (dropped at the end), so the bench never touches other data."""
+def open_store(database_url: str | None, directory: str) -> Store:
+    """The bench's store: a SQLite file in `directory`, or its own schema on PostgreSQL."""
     if not database_url:
-        store = Store(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
-    else:
+        return Store(f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}")
+    return Store(database_url, connect_args={"server_settings": {"search_path": BENCH_SCHEMA}})
+
+
+async def new_store(database_url: str | None, directory: str) -> Store:
+    """A fresh, migrated store, so the bench never touches other data (the schema is
+    dropped at the end)."""
+    if database_url:
         await drop_bench_schema(database_url)
         admin = create_async_engine(database_url)
         async with admin.begin() as connection:
             await connection.execute(text(f'CREATE SCHEMA "{BENCH_SCHEMA}"'))
         await admin.dispose()
-        store = Store(database_url, connect_args={"server_settings": {"search_path": BENCH_SCHEMA}})
+    store = open_store(database_url, directory)
     await store.migrate()
     return store
 
@@ -230,6 +221,76 @@ async def drop_bench_schema(database_url: str) -> None:
     async with admin.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA IF EXISTS "{BENCH_SCHEMA}" CASCADE'))
     await admin.dispose()
+
+
+def poll_process(
+    database_url: str | None, directory: str, orders: Connection, profile: bool
+) -> None:
+    """One of the bot's polling processes, as `newsbot poll` builds it, told when to poll:
+    at each order it ticks its Poller until nothing is due, writes the unchanged polls, and
+    answers with the CPU seconds that took (and, profiled, where they went)."""
+    logging.basicConfig(level=logging.CRITICAL)  # failures are counted from the database
+
+    async def main() -> None:
+        store = open_store(database_url, directory)
+        async with Fetcher(timeout=60) as fetcher:
+            ingestor = Ingestor(
+                store, fetcher, IndexCache(store, Vocabulary(store, AliasTable.load()))
+            )
+            poller = Poller(store, ingestor, search=False)
+            loop = asyncio.get_running_loop()
+            while (order := await loop.run_in_executor(None, orders.recv)) is not None:
+                profiler = cProfile.Profile() if profile and order else None
+                if profiler:
+                    profiler.enable()
+                started = time.process_time()
+                await poller.tick()
+                await poller.idle()
+                await ingestor.flush()  # as the next tick would: the unchanged polls written
+                cpu = time.process_time() - started
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats(Path(directory) / f"{order}-{os.getpid()}.prof")
+                orders.send(cpu)
+        await store.close()
+        orders.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+    asyncio.run(main())
+
+
+async def counts(store: Store, ids: Sequence[int], since: datetime) -> tuple[int, int, int]:
+    """Stories stored, alerts queued, and of `ids` the sources polled since `since`."""
+    async with store.transaction() as session:
+        stories = await session.scalar(select(func.count()).select_from(Article))
+        alerts = await session.scalar(select(func.count()).select_from(Delivery))
+        polled = await session.scalar(
+            select(func.count()).where(Source.id.in_(ids), Source.last_polled_at >= since)
+        )
+    return stories or 0, alerts or 0, polled or 0
+
+
+async def run_phase(
+    store: Store, processes: list[Connection], ids: Sequence[int], name: str, order: str
+) -> Phase:
+    """Make `ids` due, have every process poll until none is, and read what they did."""
+    async with store.transaction() as session:
+        await session.execute(update(Source).where(Source.id.in_(ids)).values(next_poll_at=None))
+    since = utcnow()
+    stories, alerts, _ = await counts(store, ids, since)
+    wall = time.perf_counter()
+    for process in processes:
+        process.send(order)
+    cpu = sum(await asyncio.gather(*(asyncio.to_thread(p.recv) for p in processes)))
+    wall = time.perf_counter() - wall
+    stories_after, alerts_after, polled = await counts(store, ids, since)
+    async with store.transaction() as session:
+        failing = await session.scalars(
+            select(Source.last_error).where(Source.id.in_(ids), Source.last_error.is_not(None))
+        )
+        errors = Counter(failing)
+    return Phase(
+        name, len(ids), wall, cpu, polled, stories_after - stories, alerts_after - alerts, errors
+    )
 
 
 async def bare_304s(feeds: Sequence[tuple[int, str]]) -> dict[str, float]:
@@ -256,13 +317,26 @@ def timed(run: Callable[[], object], count: int) -> float:
     return count / (time.process_time() - started)
 
 
-async def bench(args: argparse.Namespace, ports: list[int]) -> None:
-    urls = {
-        feed: f"http://{host(feed, args.hosts)}:{ports[feed % args.hosts]}{path(feed)}"
-        for feed in range(args.feeds)
-    }
+@dataclass
+class Rounds:
+    processes: int
+    prime: Phase
+    not_modified: Phase
+    modified: Phase
+    peak_mb: float  # the largest polling process's max RSS
+
+    @property
+    def rate(self) -> float:
+        """Round 1's feeds per second, both halves."""
+        feeds = self.not_modified.feeds + self.modified.feeds
+        return feeds / (self.not_modified.wall + self.modified.wall)
+
+
+async def rounds(args: argparse.Namespace, urls: dict[int, str], processes: int) -> Rounds:
+    """Rounds 0 and 1 on a fresh store, polled by `processes` of the bot's processes."""
+    args.round.value = 0
     with tempfile.TemporaryDirectory() as directory:
-        store = await bench_store(args.database_url, Path(directory))
+        store = await new_store(args.database_url, directory)
         aliases = AliasTable.load()
         async with store.transaction() as session:
             await queries.sync_operator_sources(
@@ -277,54 +351,86 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
         unchanged = [ids[f] for f in range(args.feeds) if not changed(f)]
         fresh = [ids[f] for f in range(args.feeds) if changed(f)]
 
-        async with Fetcher(timeout=60) as fetcher:
-            ingestor = Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, aliases)))
+        context = multiprocessing.get_context("spawn")
+        orders, workers = [], []
+        for _ in range(processes):
+            ours, theirs = context.Pipe()
+            worker = context.Process(
+                target=poll_process, args=(args.database_url, directory, theirs, args.profile)
+            )
+            worker.start()
+            orders.append(ours)
+            workers.append(worker)
+        try:
             every = list(ids.values())
-            prime = await poll_all(store, ingestor, every, args.concurrency, "round 0: all new")
+            prime = await run_phase(store, orders, every, "round 0: all new", "")
             args.round.value = 1
-            profiler = cProfile.Profile() if args.profile else None
-            if profiler:
-                profiler.enable()
-            not_modified = await poll_all(
-                store, ingestor, unchanged, args.concurrency, "round 1: unchanged, 304"
+            not_modified = await run_phase(
+                store, orders, unchanged, "round 1: unchanged, 304", "unchanged"
             )
-            modified = await poll_all(
-                store, ingestor, fresh, args.concurrency, "round 1: changed, 200"
-            )
-            if profiler:
-                profiler.disable()
+            modified = await run_phase(store, orders, fresh, "round 1: changed, 200", "changed")
+            for order in orders:
+                order.send(None)
+            peak = max(order.recv() for order in orders)
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+                worker.kill()
         await store.close()
         if args.database_url:
             await drop_bench_schema(args.database_url)
-        floor_304 = await bare_304s([(f, urls[f]) for f in range(args.feeds) if not changed(f)])
+        if args.profile:
+            report_profile(processes, sorted(Path(directory).glob("changed-*.prof")))
+    return Rounds(processes, prime, not_modified, modified, peak / 1024)
 
-    round_feeds = not_modified.feeds + modified.feeds
-    round_rate = round_feeds / (not_modified.wall + modified.wall)
-    cpu_304 = 1000 * not_modified.cpu / not_modified.feeds
+
+async def bench(args: argparse.Namespace, ports: list[int]) -> None:
+    urls = {
+        feed: f"http://{host(feed, args.hosts)}:{ports[feed % args.hosts]}{path(feed)}"
+        for feed in range(args.feeds)
+    }
+    results = [await rounds(args, urls, count) for count in args.processes]
+    args.round.value = 1
+    floor_304 = await bare_304s([(f, urls[f]) for f in range(args.feeds) if not changed(f)])
+
     print(
         f"{args.feeds} feeds of {args.items} items on {args.hosts} loopback hosts, "
-        f"{args.concurrency} polls at a time, {'PostgreSQL' if args.database_url else 'SQLite'}\n"
+        f"{'PostgreSQL' if args.database_url else 'SQLite'}, "
+        f"each polling process {POLL_CONCURRENCY} polls at a time\n"
     )
-    for phase in (prime, not_modified, modified):
-        print(phase.line())
-    print(f"\nround 1, whole: {round_rate:.1f} feeds/s")
+    for result in results:
+        print(f"{result.processes} polling process(es):")
+        for phase in (result.prime, result.not_modified, result.modified):
+            print("  " + phase.line())
+        print(
+            f"  round 1, whole: {result.rate:.1f} feeds/s; "
+            f"peak memory of a polling process (max RSS): {result.peak_mb:.0f} MB\n"
+        )
     feedparser_rate = parsers_alone(args, urls[0])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (bot process, max RSS): {peak:.0f} MB")
-    ratio = round_rate / feedparser_rate
-    verdict = "ok" if ratio >= 10 else "MISSED"
-    print(f"\nround / feedparser alone: {ratio:.1f}x (target >= 10): {verdict}")
-    print(f"CPU per 304: {cpu_304:.3f} ms (target < 1 ms): {'ok' if cpu_304 < 1 else 'MISSED'}")
+    print()
+    for result in results:
+        ratio = result.rate / feedparser_rate
+        cpu_304 = 1000 * result.not_modified.cpu / result.not_modified.feeds
+        print(
+            f"{result.processes} process(es): round / feedparser alone {ratio:.1f}x "
+            f"(target >= 10: {'ok' if ratio >= 10 else 'MISSED'}); CPU per 304 {cpu_304:.3f} ms "
+            f"(target < 1 ms: {'ok' if cpu_304 < 1 else 'MISSED'})"
+        )
     for name, floor in floor_304.items():
         print(f"  {name}, the same 304 requests: {floor:.3f} ms CPU each")
-    if profiler:
-        stats = pstats.Stats(profiler)
-        total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
-        print("\nround 1 profile (main thread, own time by package):")
-        for package, seconds in by_package(stats).most_common():
-            print(f"  {package:<44} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
-        print("\nround 1 profile, by own time:")
-        stats.sort_stats("tottime").print_stats(30)
+
+
+def report_profile(processes: int, files: list[Path]) -> None:
+    """Where round 1's changed half spent its CPU, over every polling process."""
+    if not files:
+        return
+    stats = pstats.Stats(*map(str, files))
+    total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"\nround 1, changed half, {processes} process(es): own time by package (main threads)")
+    for package, seconds in by_package(stats).most_common():
+        print(f"  {package:<44} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+    print("\nthe same, by function:")
+    stats.sort_stats("tottime").print_stats(30)
 
 
 def parsers_alone(args: argparse.Namespace, url: str) -> float:
@@ -402,7 +508,12 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--hosts", type=int, default=50, help="loopback addresses to serve on")
-    parser.add_argument("--concurrency", type=int, default=8, help="polls at a time (the app's)")
+    parser.add_argument(
+        "--processes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="polling processes, one run per count (default 1,2: one per core here)",
+    )
     parser.add_argument("--feedparser-sample", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(

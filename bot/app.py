@@ -1,7 +1,8 @@
-"""Wiring and lifecycle: the store, the poller, the sender and the Telegram application.
+"""Wiring and lifecycle: the store, the polling, the sender and the Telegram application.
 
 Everything is built here from `Settings` and passed down; nothing lives in module globals,
-so tests run whole bots in one process and later versions can run several processes.
+so tests run whole bots in one process, and `newsbot run` can start more polling processes
+(`newsbot poll`) that share only the database with it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import Update
+from telegram import Bot, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -23,60 +25,21 @@ from bot.config import ConfigError, Settings
 from bot.core.aliases import AliasTable
 from bot.delivery.limits import Limits, Pacer
 from bot.delivery.sender import Sender
-from bot.ingest import IndexCache, Ingestor
-from bot.sources.fetch import Fetcher
+from bot.logs import setup_logging
+from bot.polling import Polling
 from bot.sources.guard import MAX_URL_LENGTH
 from bot.sources.opml import bundled_catalogue, read_opml
 from bot.store import queries
 from bot.store.db import Store, describe
-from bot.store.models import Source, utcnow
+from bot.store.models import Source
 from bot.telegram import texts
 from bot.telegram.commands import Commands
 from bot.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-POLL_CONCURRENCY = 8
 SEND_RATE_MARGIN = 0.97  # Telegram counts arrivals; stay a little under its limit
 SHUTDOWN_GRACE_SECONDS = 3.0  # per step; the whole stop stays under 10 s
-
-
-class Poller:
-    """Starts a poll for every source whose next poll time has come, a few at a time.
-
-    Each poll is a task of its own, so one slow feed never holds back the others, and a
-    source still being polled is not started twice. `stop` cancels what is in flight.
-    """
-
-    def __init__(self, store: Store, ingestor: Ingestor, *, search: bool = True) -> None:
-        self._store = store
-        self._ingestor = ingestor
-        self._search = search  # poll the news search feeds (off when SEARCH_FEEDS is empty)
-        self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
-
-    async def tick(self) -> None:
-        await self._ingestor.flush()  # what the last polls learned, before reading what is due
-        async with self._store.transaction() as session:
-            due = await queries.due_sources(session, utcnow(), search=self._search)
-        for source in due:
-            if source.id not in self._in_flight:
-                task = asyncio.create_task(self._poll(source), name=f"poll-{source.id}")
-                self._in_flight[source.id] = task
-                task.add_done_callback(lambda _t, s=source.id: self._in_flight.pop(s, None))
-
-    async def _poll(self, source: Source) -> None:
-        async with self._slots:
-            try:
-                await self._ingestor.poll(source)
-            except Exception:  # one broken source must not stop the others
-                log.exception("polling source %s failed", source.id)
-
-    async def stop(self) -> None:
-        tasks = list(self._in_flight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def load_operator_sources(store: Store, settings: Settings) -> int:
@@ -112,24 +75,53 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
     log.error("handling an update failed", exc_info=context.error)
 
 
+class FailureNotices:
+    """Tells a chat that a feed it added keeps failing (a channel's managers, not its
+    subscribers); the ingestor's `notify`, in whichever process polled the feed."""
+
+    def __init__(self, store: Store, bot: Bot) -> None:
+        self._store = store
+        self._bot = bot
+
+    async def __call__(self, chat_id: int, source: Source) -> bool:
+        """False if no one could be told."""
+        async with self._store.transaction() as session:
+            recipients = await queries.notice_recipients(session, chat_id)
+        told = False
+        for recipient, channel in recipients:
+            try:
+                await self._bot.send_message(
+                    recipient, texts.failing_source(source, channel), parse_mode=ParseMode.HTML
+                )
+            except TelegramError as exc:
+                log.warning("could not tell chat %s about a failing feed: %s", recipient, exc)
+            else:
+                told = True
+        return told
+
+
+async def _stop_steps(steps: list[tuple[str, Callable[[], Awaitable[object]], bool]]) -> None:
+    """Run each needed step, each even if an earlier one failed, each within the grace."""
+    for name, step, needed in steps:
+        if not needed:
+            continue
+        try:
+            await asyncio.wait_for(step(), SHUTDOWN_GRACE_SECONDS)
+        except Exception:
+            log.exception("stopping the %s failed; going on", name)
+
+
 class NewsBot:
     """One running bot: `start()` brings every part up, `stop()` takes them down in order."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.database_url)
-        self.fetcher = Fetcher(
-            allow_private_networks=settings.allow_private_networks, http2=settings.http2
-        )
         vocabulary = Vocabulary(self.store, AliasTable.load())
         self.application = build_application(settings)
-        self.ingestor = Ingestor(
-            self.store,
-            self.fetcher,
-            IndexCache(self.store, vocabulary),
-            self._notify,
-            poll_interval=settings.poll_interval,
-        )
+        self.notices = FailureNotices(self.store, self.application.bot)
+        self.polling = Polling(settings, self.store, vocabulary, self.notices)
+        self.ingestor = self.polling.ingestor
         pacer = Pacer(Limits(global_per_second=settings.send_rate * SEND_RATE_MARGIN))
         self.commands = Commands(
             self.store,
@@ -148,89 +140,163 @@ class NewsBot:
             digest_threshold=settings.digest_threshold,
             paid_broadcast=settings.send_rate > 30,  # Telegram's free rate: 30 messages a second
         )
-        self.poller = Poller(self.store, self.ingestor, search=bool(settings.search_templates))
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
-        self.scheduler.add_job(
-            self.poller.tick,
-            "interval",
-            seconds=min(settings.poll_interval, 10),
-            next_run_time=utcnow(),
-            max_instances=1,
-            coalesce=True,
-            id="poll",
-        )
+        # Alerts queued by the other polling processes are found within the sender's idle
+        # wait (2 s); this process's own wake it at once.
+        self.poll_processes = PollProcesses(settings, settings.poll_processes - 1)
         self._delivering: asyncio.Task[None] | None = None
-
-    async def _notify(self, chat_id: int, source: Source) -> bool:
-        """Tell a chat that a feed it added keeps failing (a channel's managers, not its
-        subscribers); False if no one could be told."""
-        async with self.store.transaction() as session:
-            recipients = await queries.notice_recipients(session, chat_id)
-        told = False
-        for recipient, channel in recipients:
-            try:
-                await self.application.bot.send_message(
-                    recipient, texts.failing_source(source, channel), parse_mode=ParseMode.HTML
-                )
-            except TelegramError as exc:
-                log.warning("could not tell chat %s about a failing feed: %s", recipient, exc)
-            else:
-                told = True
-        return told
 
     async def start(self) -> None:
         await self.store.migrate()
         count = await load_operator_sources(self.store, self.settings)
+        async with self.store.transaction() as session:
+            # Claims left by a crash would hold their sources back until they lapse. A
+            # `newsbot poll` elsewhere may lose one it holds: a feed polled twice, no more.
+            await queries.release_sources(session)
         log.info("database %s ready; %d operator sources", describe(self.store.url), count)
         await self.application.initialize()
         await self.application.bot.set_my_commands(self.commands.menu())
         await self.application.start()
         await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        self.scheduler.start()
+        self.polling.start()
+        self.poll_processes.start()
         self._delivering = asyncio.create_task(self.sender.run(self.ingestor.wake))
         log.info("newsbot is running as @%s", self.application.bot.username)
 
     async def stop(self) -> None:
         """Stop every part, each even if an earlier one failed, within a few seconds."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        await self.poller.stop()
-        try:
-            await self.ingestor.flush()
-        except Exception:  # an early poll next time is all it costs
-            log.warning("could not record the last unchanged polls", exc_info=True)
+        stopping_processes = asyncio.create_task(self.poll_processes.stop())
+        await self.polling.stop()
         if self._delivering is not None:
             self._delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._delivering
         app = self.application
-        steps: list[tuple[str, Callable[[], Awaitable[object]], bool]] = [
-            ("updates", app.updater.stop, app.updater.running),
-            ("handlers", app.stop, app.running),
-            ("telegram", app.shutdown, True),
-            ("fetcher", self.fetcher.aclose, True),
-            ("store", self.store.close, True),
+        await _stop_steps(
+            [
+                ("poll processes", lambda: stopping_processes, True),
+                ("updates", app.updater.stop, app.updater.running),
+                ("handlers", app.stop, app.running),
+                ("telegram", app.shutdown, True),
+                ("fetcher", self.polling.fetcher.aclose, True),
+                ("store", self.store.close, True),
+            ]
+        )
+
+
+class PollWorker:
+    """`newsbot poll`: a process that only polls, beside `newsbot run` on one database.
+
+    It answers no chat; its Telegram client only tells chats about failing feeds.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.store = Store(settings.database_url)
+        self.telegram = build_application(settings).bot
+        vocabulary = Vocabulary(self.store, AliasTable.load())
+        self.polling = Polling(
+            settings, self.store, vocabulary, FailureNotices(self.store, self.telegram)
+        )
+
+    async def start(self) -> None:
+        await self.store.migrate()  # at the newest already when `newsbot run` started it
+        await self.telegram.initialize()
+        self.polling.start()
+        log.info("polling %s beside the bot", describe(self.store.url))
+
+    async def stop(self) -> None:
+        await self.polling.stop()
+        await _stop_steps(
+            [
+                ("telegram", self.telegram.shutdown, True),
+                ("fetcher", self.polling.fetcher.aclose, True),
+                ("store", self.store.close, True),
+            ]
+        )
+
+
+def _poll_process(settings: Settings, parent: Connection) -> None:
+    """The entry point of a poll process that `newsbot run` started; it also stops when
+    `parent`'s other end closes, which happens however the bot's process ends."""
+    setup_logging([settings.token], label=multiprocessing.current_process().name)
+    asyncio.run(until_stopped(PollWorker(settings), parent))
+
+
+class PollProcesses:
+    """The `count` extra poll processes of `newsbot run` (POLL_PROCESSES minus its own
+    polling); one that dies is started again after RESTART_AFTER seconds."""
+
+    RESTART_AFTER = 5.0
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self._settings = settings
+        self._count = count
+        # Spawned, not forked: a fork would copy this process's threads' locks mid-use.
+        self._context = multiprocessing.get_context("spawn")
+        self._running: dict[int, BaseProcess] = {}
+        self._keepers: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        self._keepers = [
+            asyncio.create_task(self._keep(n), name=f"poll-process-{n}") for n in range(self._count)
         ]
-        for name, step, needed in steps:
-            if not needed:
-                continue
+
+    async def _keep(self, n: int) -> None:
+        while not self._stopping:
+            watched, held = self._context.Pipe(duplex=False)
+            process = self._context.Process(
+                target=_poll_process, args=(self._settings, watched), name=f"newsbot-poll-{n}"
+            )
+            process.start()
+            watched.close()  # the child has its own copy; this process holds the other end
+            self._running[n] = process
             try:
-                await asyncio.wait_for(step(), SHUTDOWN_GRACE_SECONDS)
-            except Exception:
-                log.exception("stopping the %s failed; going on", name)
+                await asyncio.to_thread(process.join)
+            finally:
+                held.close()
+            if self._stopping:
+                return
+            log.error(
+                "poll process %s ended (exit code %s); starting it again in %g s",
+                n,
+                process.exitcode,
+                self.RESTART_AFTER,
+            )
+            await asyncio.sleep(self.RESTART_AFTER)
+
+    async def stop(self) -> None:
+        """Ask every poll process to stop (SIGTERM), and kill those that do not in time."""
+        self._stopping = True
+        for process in self._running.values():
+            if process.is_alive():
+                process.terminate()
+        if self._keepers:
+            await asyncio.wait(self._keepers, timeout=SHUTDOWN_GRACE_SECONDS)
+        for process in self._running.values():
+            if process.is_alive():
+                process.kill()
+        for keeper in self._keepers:
+            keeper.cancel()  # one may be waiting to restart its process
+        await asyncio.gather(*self._keepers, return_exceptions=True)
 
 
-async def run(settings: Settings) -> None:
-    """Run the bot until SIGTERM or SIGINT, then stop every part cleanly."""
+async def until_stopped(part: NewsBot | PollWorker, lifeline: Connection | None = None) -> None:
+    """Run `part` until SIGTERM or SIGINT (or `lifeline` closes), then stop it cleanly."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    bot = NewsBot(settings)
+    if lifeline is not None:
+
+        def lost() -> None:
+            loop.remove_reader(lifeline.fileno())
+            stopping.set()
+
+        loop.add_reader(lifeline.fileno(), lost)
     try:
-        await bot.start()
+        await part.start()
         await stopping.wait()
         log.info("stopping")
     finally:
-        await bot.stop()
+        await part.stop()
     log.info("stopped")

@@ -1,5 +1,5 @@
-"""The `newsbot` command: `run` the bot, `db upgrade` the schema, `sources ...` list and
-change the polled feeds."""
+"""The `newsbot` command: `run` the bot, `poll` beside it, `db upgrade` the schema,
+`sources ...` list and change the polled feeds."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (long polling) until SIGTERM or Ctrl-C")
+    commands.add_parser(
+        "poll",
+        help="only poll feeds, beside a running bot on the same database, until SIGTERM",
+    )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply pending migrations")
     sources_cli.add_arguments(commands.add_parser("sources", help="list and change the feeds"))
@@ -45,16 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        secrets = [settings.token] if args.command == "run" else []
+        secrets = [settings.token] if args.command in ("run", "poll") else []
     except ConfigError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2
     setup_logging(secrets)
     try:
-        if args.command == "run":
-            from bot.app import run
+        if args.command in ("run", "poll"):
+            from bot.app import NewsBot, PollWorker, until_stopped
 
-            asyncio.run(run(settings))
+            part = NewsBot if args.command == "run" else PollWorker
+            asyncio.run(until_stopped(part(settings)))
         else:
             asyncio.run(_with_store(settings, args))
     except (ConfigError, sources_cli.SourcesError) as exc:

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="OPML file of the operator's feeds; unset means the bundled catalogue.",
     )
     poll_interval: int = Field(default=300, ge=1, description="Seconds between polls.")
+    poll_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that poll, the bot's own included: more use more CPU cores "
+        "for thousands of feeds. Each claims its sources in the database.",
+    )
     digest_threshold: int = Field(
         default=5, ge=1, description="More alerts than this due at once go out as one digest."
     )

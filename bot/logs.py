@@ -25,11 +25,15 @@ class RedactingFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(secrets: list[str], level: int = logging.INFO) -> None:
-    """Send logs to stderr through the redacting formatter; quiet the request loggers."""
+def setup_logging(secrets: list[str], level: int = logging.INFO, label: str = "") -> None:
+    """Send logs to stderr through the redacting formatter; quiet the request loggers.
+
+    `label` marks every line, for processes that share a log (the poll processes).
+    """
     handler = logging.StreamHandler(sys.stderr)
+    where = f"[{label}] " if label else ""
     handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+        RedactingFormatter(f"%(asctime)s %(levelname)s {where}%(name)s: %(message)s", secrets)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

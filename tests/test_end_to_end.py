@@ -3,6 +3,7 @@ served from 127.0.0.1, walking the example the project started from."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -189,3 +190,93 @@ def test_follow_kida_in_a_group_end_to_end(
     assert secret not in bot.logs()
     for stored in bot.workdir.glob("newsbot.db*"):  # the database and its WAL
         assert secret.encode() not in stored.read_bytes(), stored.name
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes `pid` started (Linux /proc), zombies left out."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with _suppress_gone():
+            found.update(int(c) for c in (task / "children").read_text().split())
+    return {child for child in found if _alive(child)}
+
+
+def _alive(pid: int) -> bool:
+    with _suppress_gone():
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+def _suppress_gone() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(FileNotFoundError, ProcessLookupError)
+
+
+def test_poll_processes_share_the_feeds_alert_once_and_end_with_the_bot(
+    world: tuple[TelegramEmulator, FeedServer, BotProcess], tmp_path: Path
+) -> None:
+    """POLL_PROCESSES=3: the bot starts two `newsbot poll` processes beside its own polling.
+    A story carried by every feed is alerted once; every process polls; a stopped or
+    killed bot leaves no poll process behind."""
+    telegram, feeds, bot = world
+    paths = [f"/wire{n}.xml" for n in range(12)]
+    for path in paths:
+        feeds.set_feed(path, rss([OLD], title=f"Wire {path}"))
+    opml = tmp_path / "wires.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        + "".join(f'<outline text="Wire" xmlUrl="{feeds.url(p)}"/>' for p in paths)
+        + "</body></opml>"
+    )
+    bot.env.update(SOURCES=str(opml), POLL_PROCESSES="3")
+    bot.start()
+    telegram.wait_for(lambda: telegram.calls_to("setMyCommands"), what="the command menu")
+    until(polled_twice_more(feeds, *paths), what="the first polls")
+    assert bot.process is not None
+    poll_processes = _children(bot.process.pid)
+    assert len(poll_processes) >= 2  # the two poll processes (and multiprocessing's helper)
+
+    telegram.send_message(GROUP, "/follow KIDA", from_user=ADMIN)
+    reply_to(telegram, "/follow KIDA", "Now following")
+    own = [
+        {
+            **ACRONYM,
+            "title": f"KIDA researchers brief wire desk number {n} on the Moscow report",
+            "link": f"https://wire.example{path}",
+            "guid": path,
+        }
+        for n, path in enumerate(paths)
+    ]
+    for path, story in zip(paths, own, strict=True):
+        feeds.set_feed(path, rss([OLD, ACRONYM, story], title=f"Wire {path}"))
+    telegram.wait_for(
+        lambda: all(alerts(telegram, story["link"]) for story in [ACRONYM, *own]),
+        timeout=30,
+        what="every KIDA alert",
+    )
+    until(polled_twice_more(feeds, *paths), what="polls after the alerts")
+    for story in [ACRONYM, *own]:
+        assert len(alerts(telegram, story["link"])) == 1, story["link"]
+
+    def polled_by_poll_processes() -> bool:
+        return any("] bot.ingest: polled" in line for line in bot.logs().splitlines())
+
+    # Whichever process ticks first after a source is due claims it; only changed feeds
+    # are logged, so the feeds change until a poll process has logged one.
+    for n in range(10):
+        if polled_by_poll_processes():
+            break
+        update = {"title": f"Weather report {n}", "link": f"https://wire.example/weather{n}"}
+        for path, story in zip(paths, own, strict=True):
+            feeds.set_feed(path, rss([update, OLD, ACRONYM, story], title=f"Wire {path}"))
+        until(polled_twice_more(feeds, *paths), what="polls of the changed feeds")
+    assert polled_by_poll_processes(), bot.tail()
+
+    assert bot.stop(signal.SIGTERM) == 0, bot.tail()
+    until(lambda: not any(map(_alive, poll_processes)), what="the poll processes to end")
+    bot.start()  # and killed: its poll processes notice and end by themselves
+    telegram.wait_for(lambda: len(telegram.calls_to("setMyCommands")) == 2, what="a restart")
+    assert bot.process is not None
+    until(lambda: len(_children(bot.process.pid)) >= 2, what="the new poll processes")
+    poll_processes = _children(bot.process.pid)
+    bot.kill()
+    until(lambda: not any(map(_alive, poll_processes)), what="orphaned poll processes to end")

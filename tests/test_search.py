@@ -48,7 +48,8 @@ async def test_following_a_tag_polls_its_search_feed_and_a_copy_is_one_story(
     path = url.removeprefix(feeds.url(""))
     feeds.set_feed(path, rss([]))
     async with store.transaction() as session:
-        due = [s.id for s in await queries.due_sources(session, datetime.now(UTC))]
+        now = datetime.now(UTC)
+        due = [s.id for s in await queries.lease_due_sources(session, now, now, 10)]
         search = await queries.source_by_url(session, url)
     assert search is not None and search.search_tag_key == "kida" and search.id in due
     for source_id in due:
@@ -72,4 +73,5 @@ async def test_following_a_tag_polls_its_search_feed_and_a_copy_is_one_story(
     await actions.unfollow(store, CHAT, "KIDA", ALIASES)
     async with store.transaction() as session:
         later = datetime.now(UTC) + timedelta(hours=1)
-        assert search.id not in [s.id for s in await queries.due_sources(session, later)]
+        leased = await queries.lease_due_sources(session, later, later, 10)
+        assert search.id not in [s.id for s in leased]

@@ -147,10 +147,13 @@ class Source(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set while a process polls it (`queries.lease_due_sources`); lapses if that process dies.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def record_poll(self, now: datetime, error: str | None) -> None:
-        """Remember a poll's outcome: a success clears the failure streak."""
-        self.last_polled_at, self.last_error = now, error
+        """Remember a poll's outcome (which ends its claim): a success clears the failure
+        streak."""
+        self.last_polled_at, self.last_error, self.claimed_until = now, error, None
         if error is None:
             self.last_success_at = now
             self.failures, self.failing_since, self.failure_reported = 0, None, False

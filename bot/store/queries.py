@@ -739,11 +739,17 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
     )
 
 
-async def due_sources(session: AsyncSession, now: datetime, *, search: bool = True) -> list[Source]:
-    """Needed sources whose next poll time has come, longest-waiting first.
+async def lease_due_sources(
+    session: AsyncSession, now: datetime, until: datetime, limit: int, *, search: bool = True
+) -> list[Source]:
+    """Claim up to `limit` needed sources whose next poll time has come, longest-waiting
+    first, until `until`: no other process claims them meanwhile. The poll's outcome ends
+    the claim (`Source.record_poll`, `record_successes`); if the poll never ends (its
+    process died), the claim lapses.
 
     Needed: the operator's, those a chat added, and (unless `search` is off) the search
-    feeds of followed tags.
+    feeds of followed tags. One statement claims: PostgreSQL skips the rows another
+    process is claiming (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time.
     """
     linked = select(ChatSource.source_id)
     followed = select(Follow.tag_key)
@@ -752,13 +758,30 @@ async def due_sources(session: AsyncSession, now: datetime, *, search: bool = Tr
         Source.operator & (Source.search_tag_key.is_(None) | searched),
         Source.id.in_(linked),
     )
-    return list(
-        await session.scalars(
-            select(Source)
-            .where(needed, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
-            .order_by(Source.next_poll_at.is_not(None), Source.next_poll_at, Source.id)
+    due = (
+        select(Source.id)
+        .where(
+            needed,
+            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
+            or_(Source.claimed_until.is_(None), Source.claimed_until <= now),
         )
+        .order_by(Source.next_poll_at.is_not(None), Source.next_poll_at, Source.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
+    claimed = await session.scalars(
+        update(Source).where(Source.id.in_(due)).values(claimed_until=until).returning(Source),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(claimed, key=lambda source: (source.next_poll_at is not None, source.id))
+
+
+async def release_sources(session: AsyncSession, ids: Iterable[int] | None = None) -> None:
+    """End the claims on these sources (on every source if None): their polls were stopped
+    before they ended, or (at the bot's start) the processes that claimed them are gone."""
+    claimed = Source.claimed_until.is_not(None)
+    where = claimed if ids is None else claimed & Source.id.in_(list(ids))
+    await session.execute(update(Source).where(where).values(claimed_until=None))
 
 
 @dataclass(frozen=True)
@@ -795,6 +818,7 @@ async def record_successes(session: AsyncSession, successes: Sequence[PollSucces
             failing_since=None,
             failure_reported=False,
             next_poll_at=bindparam("b_next"),
+            claimed_until=None,
             etag=func.coalesce(bindparam("b_etag", type_=String), table.c.etag),
             last_modified=func.coalesce(
                 bindparam("b_modified", type_=String), table.c.last_modified

@@ -125,7 +125,8 @@ async def test_operator_sources_follow_the_opml(store: Store) -> None:
         await queries.sync_operator_sources(session, [("https://b/rss", "B")])
     async with store.transaction() as session:
         rows = {s.url: s.operator for s in await session.scalars(select(Source))}
-        due = [s.id for s in await queries.due_sources(session, datetime.now(UTC))]
+        now = datetime.now(UTC)
+        due = [s.id for s in await queries.lease_due_sources(session, now, now, 10)]
     assert rows == {"https://a/rss": False, "https://b/rss": True}
     assert len(due) == 1
 
@@ -227,10 +228,10 @@ async def test_search_feeds_are_not_due_when_search_is_off(store: Store) -> None
         await queries.follow(session, -100, [KIDA])
         await queries.ensure_search_source(session, "kida", "https://search.example/?q=kida", "S")
         now = datetime.now(UTC)
-        assert [s.url for s in await queries.due_sources(session, now)] == [
+        assert await queries.lease_due_sources(session, now, now, 10, search=False) == []
+        assert [s.url for s in await queries.lease_due_sources(session, now, now, 10)] == [
             "https://search.example/?q=kida"
         ]
-        assert await queries.due_sources(session, now, search=False) == []
 
 
 async def test_a_channels_notices_go_to_the_chats_that_manage_it(store: Store) -> None:

@@ -464,7 +464,7 @@ async def test_a_private_chat_targets_a_channel_whose_alerts_go_there(
         # A failing feed of the channel's is news for its managers, not its subscribers.
         posted = len(telegram.sent_messages(CHANNEL))
         down = Source(url="https://down.example/rss", title="Down", last_error="HTTP 503")
-        assert await bot._notify(CHANNEL, down)  # the ingestor's Notify callback
+        assert await bot.notices(CHANNEL, down)  # the ingestor's Notify callback
         assert len(telegram.sent_messages(CHANNEL)) == posted
         assert telegram.sent_messages(PRIVATE)[-1].plain_text.startswith("For Alerts desk: ")
 

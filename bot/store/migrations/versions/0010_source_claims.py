@@ -1,0 +1,28 @@
+"""source claims: the process polling a source holds it until its poll ends
+
+Revision ID: 0010
+Revises: 0009
+
+Several processes poll one database (POLL_PROCESSES, `newsbot poll`); a process claims a
+due source before polling it, so that no other polls it meanwhile.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.models import UTCDateTime
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("sources", sa.Column("claimed_until", UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("sources", "claimed_until")
