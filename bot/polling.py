@@ -32,12 +32,17 @@ LEASE = timedelta(minutes=10)
 class Poller:
     """Polls the sources whose time has come, a few at a time, beside other processes.
 
-    A tick claims due sources, no more than this process can start soon (twice its
-    concurrency), and claims more whenever its polls run low, until none are due: the
-    work spreads over the processes by how fast each gets through it. Each poll is a task
-    of its own, so one slow feed never holds back the others. `stop` cancels what is in
-    flight and hands those sources back.
+    A tick claims due sources, CLAIM_AHEAD times as many as it polls at once, and claims
+    more whenever its polls run low, until none are due: the work spreads over the
+    processes by how fast each gets through it. A claim is a write transaction (about 5 ms
+    of CPU on SQLite, whatever its size), so claims are large enough to cost a 304 poll
+    little (a tenth of a millisecond) and small enough to leave work for the others.
+
+    Each poll is a task of its own, so one slow feed never holds back the others. `stop`
+    cancels what is in flight and hands those sources back.
     """
+
+    CLAIM_AHEAD = 8
 
     def __init__(
         self,
@@ -74,7 +79,7 @@ class Poller:
         async with self._claiming:
             self._idle.clear()
             try:
-                room = 2 * self._concurrency - len(self._in_flight)
+                room = self.CLAIM_AHEAD * self._concurrency - len(self._in_flight)
                 if room > 0:
                     now = utcnow()
                     async with self._store.transaction() as session:

@@ -43,13 +43,13 @@ async def _claimed(store: Store) -> int:
 async def test_a_poller_claims_a_few_at_a_time_and_polls_every_due_source_once(
     store: Store, feeds: FeedServer
 ) -> None:
-    paths = await _operator_feeds(store, feeds, 12, delay=0.2)
+    paths = await _operator_feeds(store, feeds, 20, delay=0.2)
     async with Fetcher(allow_private_networks=True) as fetcher:
         poller = _poller(store, fetcher, concurrency=2)
         await poller.tick()
-        assert await _claimed(store) == 4  # twice its concurrency, not all twelve
+        assert await _claimed(store) == 2 * Poller.CLAIM_AHEAD  # not all twenty
         await poller.idle()
-    assert [feeds.request_count(path) for path in paths] == [1] * 12
+    assert [feeds.request_count(path) for path in paths] == [1] * 20
     assert await _claimed(store) == 0
     async with store.transaction() as session:
         sources = await queries.all_sources(session)
@@ -59,7 +59,7 @@ async def test_a_poller_claims_a_few_at_a_time_and_polls_every_due_source_once(
 async def test_two_pollers_on_one_database_share_the_work_and_poll_nothing_twice(
     store: Store, feeds: FeedServer
 ) -> None:
-    paths = await _operator_feeds(store, feeds, 24)
+    paths = await _operator_feeds(store, feeds, 40)
     async with (
         Fetcher(allow_private_networks=True, user_agent="first") as first,
         Fetcher(allow_private_networks=True, user_agent="second") as second,
@@ -69,7 +69,7 @@ async def test_two_pollers_on_one_database_share_the_work_and_poll_nothing_twice
             await poller.tick()
         for poller in pollers:
             await poller.idle()
-    assert [feeds.request_count(path) for path in paths] == [1] * 24
+    assert [feeds.request_count(path) for path in paths] == [1] * 40
     by_poller = Counter(headers["user-agent"] for _path, headers in feeds.requests)
     assert set(by_poller) == {"first", "second"}
 

@@ -4,7 +4,8 @@ Revision ID: 0010
 Revises: 0009
 
 Several processes poll one database (POLL_PROCESSES, `newsbot poll`); a process claims a
-due source before polling it, so that no other polls it meanwhile.
+due source before polling it, so that no other polls it meanwhile; it claims the
+longest-waiting first, read from an index in that order.
 """
 
 from collections.abc import Sequence
@@ -22,7 +23,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("sources", sa.Column("claimed_until", UTCDateTime(timezone=True), nullable=True))
+    # Claims take the longest-waiting first: read in this order, a claim stops at its limit.
+    op.create_index("ix_sources_next_poll", "sources", ["next_poll_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sources_next_poll", table_name="sources")
     op.drop_column("sources", "claimed_until")
