@@ -364,10 +364,6 @@ async def rounds(args: argparse.Namespace, urls: dict[int, str], processes: int)
         try:
             every = list(ids.values())
             prime = await run_phase(store, orders, every, "round 0: all new", "")
-            if args.database_url:  # fresh tables: plan with statistics, as autovacuum would
-                async with store.engine.connect() as connection:
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    await connection.execute(text("ANALYZE"))
             args.round.value = 1
             not_modified = await run_phase(
                 store, orders, unchanged, "round 1: unchanged, 304", "unchanged"

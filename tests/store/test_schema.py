@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -25,6 +26,15 @@ async def test_migrating_twice_is_harmless(store: Store) -> None:
     async with store.engine.connect() as connection:
         version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
     assert version
+
+
+async def test_postgresql_plans_each_statement_for_its_values(store: Store) -> None:
+    """A cached generic plan made while the tables were small would keep scanning them."""
+    if store.dialect != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    async with store.engine.connect() as connection:
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        assert await connection.scalar(text("SHOW search_path")) != "public"  # kept as given
 
 
 async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
