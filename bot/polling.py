@@ -24,6 +24,7 @@ from bot.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 POLL_CONCURRENCY = 8
+CLAIM_AHEAD = 16  # sources claimed per poll at a time (see `Poller`)
 # A claimed source is due again after this if its poll never ended (the process died):
 # well beyond a poll's longest run, the fetch timeout plus parsing and writing.
 LEASE = timedelta(minutes=10)
@@ -32,17 +33,15 @@ LEASE = timedelta(minutes=10)
 class Poller:
     """Polls the sources whose time has come, a few at a time, beside other processes.
 
-    A tick claims due sources, CLAIM_AHEAD times as many as it polls at once, and claims
+    A tick claims due sources, `claim_ahead` times as many as it polls at once, and claims
     more whenever its polls run low, until none are due: the work spreads over the
     processes by how fast each gets through it. A claim is a write transaction (about 5 ms
     of CPU on SQLite, whatever its size), so claims are large enough to cost a 304 poll
-    little (a tenth of a millisecond) and small enough to leave work for the others.
+    little (under a tenth of a millisecond) and small enough to leave work for the others.
 
     Each poll is a task of its own, so one slow feed never holds back the others. `stop`
     cancels what is in flight and hands those sources back.
     """
-
-    CLAIM_AHEAD = 8
 
     def __init__(
         self,
@@ -51,11 +50,13 @@ class Poller:
         *,
         search: bool = True,
         concurrency: int = POLL_CONCURRENCY,
+        claim_ahead: int = CLAIM_AHEAD,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._search = search  # poll the news search feeds (off when SEARCH_FEEDS is empty)
         self._concurrency = concurrency
+        self._claim_ahead = claim_ahead
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._claiming = asyncio.Lock()
@@ -79,7 +80,7 @@ class Poller:
         async with self._claiming:
             self._idle.clear()
             try:
-                room = self.CLAIM_AHEAD * self._concurrency - len(self._in_flight)
+                room = self._claim_ahead * self._concurrency - len(self._in_flight)
                 if room > 0:
                     now = utcnow()
                     async with self._store.transaction() as session:

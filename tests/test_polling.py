@@ -28,9 +28,10 @@ async def _operator_feeds(store: Store, feeds: FeedServer, count: int, delay: fl
     return paths
 
 
-def _poller(store: Store, fetcher: Fetcher, concurrency: int) -> Poller:
+def _poller(store: Store, fetcher: Fetcher, concurrency: int, claim_ahead: int = 4) -> Poller:
     index = IndexCache(store, Vocabulary(store, AliasTable.load()))
-    return Poller(store, Ingestor(store, fetcher, index), concurrency=concurrency)
+    ingestor = Ingestor(store, fetcher, index)
+    return Poller(store, ingestor, concurrency=concurrency, claim_ahead=claim_ahead)
 
 
 async def _claimed(store: Store) -> int:
@@ -47,7 +48,7 @@ async def test_a_poller_claims_a_few_at_a_time_and_polls_every_due_source_once(
     async with Fetcher(allow_private_networks=True) as fetcher:
         poller = _poller(store, fetcher, concurrency=2)
         await poller.tick()
-        assert await _claimed(store) == 2 * Poller.CLAIM_AHEAD  # not all twenty
+        assert await _claimed(store) == 8  # concurrency times claim_ahead, not all twenty
         await poller.idle()
     assert [feeds.request_count(path) for path in paths] == [1] * 20
     assert await _claimed(store) == 0
