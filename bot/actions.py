@@ -163,9 +163,14 @@ async def _safe_url(text: str, allow_private: bool) -> str:
 
 
 async def _link_and_poll(store: Store, ingestor: Ingestor, chat_id: int, url: str) -> PollReport:
+    """Add the source to the chat and poll it now, for the answer to tell how it went."""
     async with store.transaction() as session:
         created = await queries.add_chat_source(session, chat_id, url, title=url)
         source = await queries.source_by_url(session, url)
+        if created:
+            # Claimed as it is linked, so no poll process polls it beside this poll; one
+            # that already holds it (another chat's feed) makes this poll a second fetch.
+            await queries.claim_source(session, source.id, utcnow())
     if not created:
         raise ActionError("This chat already has that source.")
     report = await ingestor.poll(source.id)

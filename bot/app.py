@@ -12,13 +12,14 @@ import contextlib
 import logging
 import multiprocessing
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from telegram import Bot, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.config import ConfigError, Settings
@@ -216,16 +217,28 @@ class PollWorker:
 
 def _poll_process(settings: Settings, parent: Connection) -> None:
     """The entry point of a poll process that `newsbot run` started; it also stops when
-    `parent`'s other end closes, which happens however the bot's process ends."""
+    `parent`'s other end closes, which happens however the bot's process ends. What ends
+    it early is logged here, through the redacting formatter (the token appears in some
+    of Telegram's errors), not printed by multiprocessing."""
     setup_logging([settings.token], label=multiprocessing.current_process().name)
-    asyncio.run(until_stopped(PollWorker(settings), parent))
+    try:
+        asyncio.run(until_stopped(PollWorker(settings), parent))
+    except InvalidToken:
+        log.error("Telegram rejected TELEGRAM_BOT_TOKEN; copy it again from @BotFather")
+        sys.exit(2)
+    except Exception:
+        log.exception("the poll process stopped on an error")
+        sys.exit(1)
 
 
 class PollProcesses:
     """The `count` extra poll processes of `newsbot run` (POLL_PROCESSES minus its own
-    polling); one that dies is started again after RESTART_AFTER seconds."""
+    polling). One that ends is started again: after RESTART_AFTER seconds, twice as long
+    each time it ends again within a minute of starting (a database that is down), up to
+    RESTART_AFTER_AT_MOST."""
 
     RESTART_AFTER = 5.0
+    RESTART_AFTER_AT_MOST = 300.0
 
     def __init__(self, settings: Settings, count: int) -> None:
         self._settings = settings
@@ -242,7 +255,9 @@ class PollProcesses:
         ]
 
     async def _keep(self, n: int) -> None:
+        delay = self.RESTART_AFTER
         while not self._stopping:
+            started = asyncio.get_running_loop().time()
             watched, held = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=_poll_process, args=(self._settings, watched), name=f"newsbot-poll-{n}"
@@ -256,13 +271,16 @@ class PollProcesses:
                 held.close()
             if self._stopping:
                 return
+            if asyncio.get_running_loop().time() - started > 60:
+                delay = self.RESTART_AFTER
             log.error(
                 "poll process %s ended (exit code %s); starting it again in %g s",
                 n,
                 process.exitcode,
-                self.RESTART_AFTER,
+                delay,
             )
-            await asyncio.sleep(self.RESTART_AFTER)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, self.RESTART_AFTER_AT_MOST)
 
     async def stop(self) -> None:
         """Ask every poll process to stop (SIGTERM), and kill those that do not in time."""

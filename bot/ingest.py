@@ -547,13 +547,19 @@ class Ingestor:
         """Write the unchanged polls noted since the last flush, in one statement.
 
         One transaction per 304 cost more than the request itself. Until written, the
-        sources look due again, so the poller flushes before it reads what is due; a crash
-        before then costs only an early poll.
+        sources stay claimed (see `Poller`), so no process polls them again meanwhile; a
+        crash before then costs a poll when the claims lapse. If writing fails, the notes
+        are kept for the next flush.
         """
-        successes, self._successes = list(self._successes.values()), {}
-        if successes:
+        successes, self._successes = self._successes, {}
+        if not successes:
+            return
+        try:
             async with self._store.transaction() as session:
-                await queries.record_successes(session, successes)
+                await queries.record_successes(session, list(successes.values()))
+        except BaseException:  # kept for the next flush (a newer poll's note wins)
+            self._successes = successes | self._successes
+            raise
 
     async def _failed(
         self, source: Source, error: str, result: FetchResult | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 
 POLL_CONCURRENCY = 8
 CLAIM_AHEAD = 16  # sources claimed per poll at a time (see `Poller`)
-# A claimed source is due again after this if its poll never ended (the process died):
-# well beyond a poll's longest run, the fetch timeout plus parsing and writing.
-LEASE = timedelta(minutes=10)
+AFTER_A_CRASHED_POLL = timedelta(minutes=1)  # see `Poller._poll`
 
 
 class Poller:
@@ -60,7 +58,7 @@ class Poller:
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._claiming = asyncio.Lock()
-        self._refill: asyncio.Task[None] | None = None
+        self._refills: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -85,8 +83,11 @@ class Poller:
                     now = utcnow()
                     async with self._store.transaction() as session:
                         due = await queries.lease_due_sources(
-                            session, now, now + LEASE, room, search=self._search
+                            session, now, now + queries.CLAIM_LASTS, room, search=self._search
                         )
+                    if self._stopping:  # stopped while claiming: hand them straight back
+                        await self._release([source.id for source in due])
+                        return
                     for source in due:
                         if source.id not in self._in_flight:
                             self._start(source)
@@ -105,7 +106,9 @@ class Poller:
             return
         if len(self._in_flight) <= self._concurrency and not self._claiming.locked():
             # Running low: claim more now rather than at the next tick.
-            self._refill = asyncio.create_task(self._claim(), name="poll-claim")
+            refill = asyncio.create_task(self._claim(), name="poll-claim")
+            self._refills.add(refill)
+            refill.add_done_callback(self._refills.discard)
 
     async def _poll(self, source: Source) -> None:
         async with self._slots:
@@ -113,19 +116,35 @@ class Poller:
                 await self._ingestor.poll(source)
             except Exception:  # one broken source must not stop the others
                 log.exception("polling source %s failed", source.id)
+                # Its claim would hold it for CLAIM_LASTS; a bug may well repeat, so it
+                # waits a while, not a moment (the next claim would take it at once).
+                await self._release([source.id], until=utcnow() + AFTER_A_CRASHED_POLL)
+
+    async def _release(self, ids: list[int], until: datetime | None = None) -> None:
+        """End these claims (or hold the sources until `until`); if the database will not
+        have it, the claims lapse by themselves."""
+        if not ids:
+            return
+        try:
+            async with self._store.transaction() as session:
+                await queries.release_sources(session, ids, until)
+        except Exception:
+            log.warning("could not hand back %d claimed sources", len(ids), exc_info=True)
 
     async def stop(self) -> None:
         """Cancel the polls in flight and end their claims, so that this or another
-        process polls those sources soon rather than when the claims lapse."""
+        process polls those sources soon rather than when the claims lapse. A claim under
+        way finishes, and hands back what it claimed."""
         self._stopping = True
         stopped = list(self._in_flight)
-        tasks = [*self._in_flight.values(), *([self._refill] if self._refill else [])]
-        for task in tasks:
+        polls = list(self._in_flight.values())
+        for task in polls:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if stopped:
-            async with self._store.transaction() as session:
-                await queries.release_sources(session, stopped)
+        await asyncio.gather(*polls, *self._refills, return_exceptions=True)
+        async with self._claiming:  # the scheduler's tick may be claiming
+            pass
+        await self._release(stopped)
+        self._idle.set()
 
 
 class Polling:
@@ -164,8 +183,8 @@ class Polling:
         until the caller closes it (`fetcher.aclose`)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.poller.stop()
         try:
-            await self.poller.stop()
             await self.ingestor.flush()
-        except Exception:  # at worst some sources are polled early or late, once
+        except Exception:  # at worst those sources are polled once more, when claims lapse
             log.warning("could not record the last polls", exc_info=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 
 import pytest
 
+from bot import app
 from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.logs import setup_logging
+from tests.fakes.telegram_api import TelegramEmulator
 
 TOKEN = "123456:SECRET-token-value"
 
@@ -108,3 +111,27 @@ def test_unreadable_sources_file_is_a_config_error(
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "SOURCES: cannot read" in err and "Traceback" not in err
+
+
+def test_a_poll_process_refused_by_telegram_says_why_without_the_token(
+    tmp_path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A token revoked while the bot runs: the poll processes it starts log one redacted
+    line each time and exit, instead of multiprocessing printing the raw traceback."""
+    with TelegramEmulator() as telegram:
+        wrong = telegram.token.replace(":", ":revoked")
+        settings = load_settings(
+            telegram_bot_token=wrong,
+            telegram_api_url=telegram.root_url,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        )
+        context = multiprocessing.get_context("spawn")
+        watched, held = context.Pipe(duplex=False)
+        process = context.Process(target=app._poll_process, args=(settings, watched))
+        process.start()
+        process.join(60)
+        held.close()
+    assert process.exitcode == 2
+    err = capfd.readouterr().err
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err
+    assert wrong.split(":")[1] not in err

@@ -201,6 +201,16 @@ def _children(pid: int) -> set[int]:
     return {child for child in found if _alive(child)}
 
 
+def _poll_processes(pid: int) -> set[int]:
+    """The children that are poll processes (spawned), not multiprocessing's helper."""
+    found = set()
+    for child in _children(pid):
+        with _suppress_gone():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(child)
+    return found
+
+
 def _alive(pid: int) -> bool:
     with _suppress_gone():
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -232,8 +242,10 @@ def test_poll_processes_share_the_feeds_alert_once_and_end_with_the_bot(
     telegram.wait_for(lambda: telegram.calls_to("setMyCommands"), what="the command menu")
     until(polled_twice_more(feeds, *paths), what="the first polls")
     assert bot.process is not None
-    poll_processes = _children(bot.process.pid)
-    assert len(poll_processes) >= 2  # the two poll processes (and multiprocessing's helper)
+    for name in ("newsbot-poll-0", "newsbot-poll-1"):
+        until(lambda n=name: f"[{n}] bot.app: polling" in bot.logs(), what=f"{name} to start")
+    poll_processes = _poll_processes(bot.process.pid)
+    assert len(poll_processes) == 2
 
     telegram.send_message(GROUP, "/follow KIDA", from_user=ADMIN)
     reply_to(telegram, "/follow KIDA", "Now following")
@@ -276,7 +288,7 @@ def test_poll_processes_share_the_feeds_alert_once_and_end_with_the_bot(
     bot.start()  # and killed: its poll processes notice and end by themselves
     telegram.wait_for(lambda: len(telegram.calls_to("setMyCommands")) == 2, what="a restart")
     assert bot.process is not None
-    until(lambda: len(_children(bot.process.pid)) >= 2, what="the new poll processes")
-    poll_processes = _children(bot.process.pid)
+    until(lambda: len(_poll_processes(bot.process.pid)) == 2, what="the new poll processes")
+    poll_processes = _poll_processes(bot.process.pid)
     bot.kill()
     until(lambda: not any(map(_alive, poll_processes)), what="orphaned poll processes to end")

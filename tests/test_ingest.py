@@ -109,6 +109,30 @@ async def test_a_late_flush_never_undoes_a_later_poll(
     assert (row.failures, row.last_error is not None) == (1, True)
 
 
+async def test_a_flush_that_fails_keeps_its_notes_for_the_next(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds.set_feed("/a.xml", rss([FULL_NAME]))
+    [source] = await _setup(store, feeds, "/a.xml")
+    await ingestor.poll(source)
+    async with store.transaction() as session:
+        first = (await session.get(Source, source)).last_polled_at
+    assert (await ingestor.poll(source)).not_modified  # noted, written by a flush
+    write = queries.record_successes
+
+    async def database_gone(*args: object) -> None:
+        raise OperationalError("UPDATE sources", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(queries, "record_successes", database_gone)
+    with pytest.raises(OperationalError):
+        await ingestor.flush()
+    monkeypatch.setattr(queries, "record_successes", write)
+    await ingestor.flush()
+    async with store.transaction() as session:
+        row = await session.get(Source, source)
+    assert row.last_polled_at > first  # the 304's, kept through the failed flush
+
+
 async def test_same_story_through_a_second_feed_is_one_story(
     store: Store, feeds: FeedServer, ingestor: Ingestor
 ) -> None:

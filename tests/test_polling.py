@@ -3,13 +3,19 @@ the other processes polling the same database, and hands back what it did not fi
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
+from bot import actions
 from bot.core.aliases import AliasTable
 from bot.ingest import IndexCache, Ingestor
-from bot.polling import Poller
+from bot.polling import AFTER_A_CRASHED_POLL, Poller
 from bot.sources.fetch import Fetcher
 from bot.store import queries
 from bot.store.db import Store
@@ -89,3 +95,91 @@ async def test_a_stopped_poller_hands_its_sources_back_at_once(
     async with store.transaction() as session:
         again = await queries.lease_due_sources(session, now, now, 10)
     assert len(again) == 3  # due, and no longer held
+
+
+@asynccontextmanager
+async def _sources_locked(store: Store) -> AsyncIterator[None]:
+    """Another connection holds the sources table, so that a claim waits for it."""
+    async with store.engine.connect() as connection, connection.begin():
+        if store.dialect == "postgresql":
+            await connection.execute(text("LOCK TABLE sources IN SHARE ROW EXCLUSIVE MODE"))
+        else:  # SQLite: hold the database's one write lock
+            await connection.execute(text("UPDATE sources SET title = title"))
+        yield
+
+
+async def test_a_poller_stopped_while_it_claims_starts_nothing_and_holds_nothing(
+    store: Store, feeds: FeedServer
+) -> None:
+    await _operator_feeds(store, feeds, 3)
+    async with Fetcher(allow_private_networks=True) as fetcher:
+        poller = _poller(store, fetcher, concurrency=2)
+        async with _sources_locked(store):
+            tick = asyncio.create_task(poller.tick())
+            await asyncio.sleep(0.3)  # the tick's claim now waits for the lock
+            stopping = asyncio.create_task(poller.stop())
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(stopping, 15)
+        await tick
+        await asyncio.wait_for(poller.idle(), 5)
+    assert [feeds.request_count(path) for path in ("/feed0.xml", "/feed1.xml")] == [0, 0]
+    assert await _claimed(store) == 0
+
+
+async def test_a_poll_that_crashes_holds_its_source_a_minute_not_ten(
+    store: Store, feeds: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a poll (here the fetcher raising) must not busy-loop the source through
+    claim after claim, nor hold it for the whole claim."""
+    await _operator_feeds(store, feeds, 1)
+    async with Fetcher(allow_private_networks=True) as fetcher:
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(fetcher, "fetch", broken)
+        poller = _poller(store, fetcher, concurrency=2)
+        before = utcnow()
+        await poller.tick()
+        await poller.idle()
+        await poller.tick()  # nothing to claim: the source waits its minute
+        await poller.idle()
+    async with store.transaction() as session:
+        [source] = await queries.all_sources(session)
+    assert source.claimed_until is not None
+    assert before + AFTER_A_CRASHED_POLL <= source.claimed_until <= utcnow() + timedelta(minutes=2)
+
+
+async def test_a_stopped_poller_is_idle(store: Store, feeds: FeedServer) -> None:
+    await _operator_feeds(store, feeds, 2, delay=5)
+    async with Fetcher(allow_private_networks=True) as fetcher:
+        poller = _poller(store, fetcher, concurrency=2)
+        await poller.tick()
+        await poller.stop()
+        await asyncio.wait_for(poller.idle(), 5)
+
+
+async def test_a_feed_a_chat_adds_is_polled_by_the_command_alone(
+    store: Store, feeds: FeedServer
+) -> None:
+    """/addsource polls the new feed at once; a poll process ticking meanwhile must not."""
+    feeds.set_feed("/new.xml", rss([{"title": "A", "link": "https://a.example/1"}]), delay=1)
+    async with store.transaction() as session:
+        await queries.touch_chat(session, -100, "group", "Desk")
+    async with (
+        Fetcher(allow_private_networks=True) as here,
+        Fetcher(allow_private_networks=True) as elsewhere,
+    ):
+        index = IndexCache(store, Vocabulary(store, AliasTable.load()))
+        adding = asyncio.create_task(
+            actions.add_source(
+                store, Ingestor(store, here, index), -100, feeds.url("/new.xml"), allow_private=True
+            )
+        )
+        while not feeds.request_count("/new.xml"):  # the command's poll has begun
+            await asyncio.sleep(0.02)
+        other = _poller(store, elsewhere, concurrency=2)  # `newsbot poll`, ticking now
+        await other.tick()
+        await other.idle()
+        assert (await adding).items == 1
+    assert feeds.request_count("/new.xml") == 1

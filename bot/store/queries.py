@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import String, bindparam, delete, false, func, insert, or_, select, update
@@ -739,6 +739,11 @@ async def remove_chat_source(session: AsyncSession, chat_id: int, source_id: int
     )
 
 
+# A claim lapses after this if its poll never ended (its process died): well beyond a
+# poll's longest run, the fetch timeout plus parsing and writing, and a wait for a slot.
+CLAIM_LASTS = timedelta(minutes=10)
+
+
 async def lease_due_sources(
     session: AsyncSession, now: datetime, until: datetime, limit: int, *, search: bool = True
 ) -> list[Source]:
@@ -773,15 +778,32 @@ async def lease_due_sources(
         update(Source).where(Source.id.in_(due)).values(claimed_until=until).returning(Source),
         execution_options={"synchronize_session": False},
     )
-    return sorted(claimed, key=lambda source: (source.next_poll_at is not None, source.id))
+    return sorted(claimed, key=lambda s: (s.next_poll_at is not None, s.next_poll_at or now, s.id))
 
 
-async def release_sources(session: AsyncSession, ids: Iterable[int] | None = None) -> None:
+async def claim_source(session: AsyncSession, source_id: int, now: datetime) -> bool:
+    """Claim one source (for a poll a chat asked for), unless another process holds it."""
+    claimed = await session.execute(
+        update(Source)
+        .where(
+            Source.id == source_id,
+            or_(Source.claimed_until.is_(None), Source.claimed_until <= now),
+        )
+        .values(claimed_until=now + CLAIM_LASTS)
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_sources(
+    session: AsyncSession, ids: Iterable[int] | None = None, until: datetime | None = None
+) -> None:
     """End the claims on these sources (on every source if None): their polls were stopped
-    before they ended, or (at the bot's start) the processes that claimed them are gone."""
-    claimed = Source.claimed_until.is_not(None)
-    where = claimed if ids is None else claimed & Source.id.in_(list(ids))
-    await session.execute(update(Source).where(where).values(claimed_until=None))
+    before they ended, or (at the bot's start) the processes that claimed them are gone.
+    With `until`, hold them until then instead."""
+    where = Source.claimed_until.is_not(None)
+    if ids is not None:
+        where = where & Source.id.in_(list(ids))
+    await session.execute(update(Source).where(where).values(claimed_until=until))
 
 
 @dataclass(frozen=True)
