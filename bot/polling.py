@@ -35,7 +35,7 @@ class Poller:
     more whenever its polls run low, until none are due: the work spreads over the
     processes by how fast each gets through it. A claim is a write transaction (about 5 ms
     of CPU on SQLite, whatever its size), so claims are large enough to cost a 304 poll
-    little (under a tenth of a millisecond) and small enough to leave work for the others.
+    little (about a tenth of a millisecond) and small enough to leave work for the others.
 
     Each poll is a task of its own, so one slow feed never holds back the others. `stop`
     cancels what is in flight and hands those sources back.

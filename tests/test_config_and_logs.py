@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -11,6 +17,7 @@ from bot import app
 from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.logs import setup_logging
+from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram_api import TelegramEmulator
 
 TOKEN = "123456:SECRET-token-value"
@@ -93,9 +100,6 @@ def test_db_upgrade_needs_no_token(
 
 
 def test_python_dash_m_bot_is_newsbot() -> None:
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60
     )
@@ -135,3 +139,69 @@ def test_a_poll_process_refused_by_telegram_says_why_without_the_token(
     err = capfd.readouterr().err
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err
     assert wrong.split(":")[1] not in err
+
+
+async def test_a_poll_process_that_keeps_ending_is_restarted_less_and_less_often(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TelegramEmulator() as telegram:
+        settings = load_settings(
+            telegram_bot_token=telegram.token.replace(":", ":revoked"),
+            telegram_api_url=telegram.root_url,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        )
+        processes = app.PollProcesses(settings, 1)
+        processes.RESTART_AFTER = 0.1
+        with caplog.at_level(logging.ERROR, logger="bot.app"):
+            processes.start()
+            for _ in range(600):
+                if sum("starting it again" in r.message for r in caplog.records) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            await processes.stop()
+    waits = [r.args[2] for r in caplog.records if "starting it again" in r.message][:3]
+    assert waits == [0.1, 0.2, 0.4]
+    assert all(r.args[1] == 2 for r in caplog.records if "starting it again" in r.message)
+
+
+def test_newsbot_poll_polls_beside_the_bot_and_stops_on_sigterm(tmp_path) -> None:
+    """`newsbot poll` as an operator starts it: its own process, the bot's settings."""
+    with TelegramEmulator() as telegram, FeedServer() as feeds:
+        feeds.set_feed("/wire.xml", rss([{"title": "A", "link": "https://a.example/1"}]))
+        opml = tmp_path / "feeds.opml"
+        opml.write_text(
+            f'<opml version="2.0"><body><outline xmlUrl="{feeds.url("/wire.xml")}"/></body></opml>'
+        )
+        database = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_API_URL": telegram.root_url,
+            "DATABASE_URL": database,
+        }
+        subprocess.run(
+            [sys.executable, "-m", "bot", "sources", "import", str(opml)],
+            env=env,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        poller = subprocess.Popen(
+            [sys.executable, "-m", "bot", "poll"],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not feeds.request_count("/wire.xml") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert feeds.request_count("/wire.xml") == 1
+        finally:
+            poller.send_signal(signal.SIGTERM)
+            _, err = poller.communicate(timeout=15)
+    assert poller.returncode == 0, err
+    assert "polling sqlite" in err and "beside the bot" in err
+    assert telegram.token.split(":")[1] not in err

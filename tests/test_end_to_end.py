@@ -285,6 +285,7 @@ def test_poll_processes_share_the_feeds_alert_once_and_end_with_the_bot(
 
     assert bot.stop(signal.SIGTERM) == 0, bot.tail()
     until(lambda: not any(map(_alive, poll_processes)), what="the poll processes to end")
+    assert telegram.token.split(":")[1] not in bot.logs()
     bot.start()  # and killed: its poll processes notice and end by themselves
     telegram.wait_for(lambda: len(telegram.calls_to("setMyCommands")) == 2, what="a restart")
     assert bot.process is not None

@@ -43,7 +43,7 @@ def _asyncpg_options(options: dict[str, Any]) -> dict[str, Any]:
     statement once per connection, and the generic plan PostgreSQL then caches for a
     lookup, made while a table was small (a new deployment's first polls), kept scanning
     the whole table as it grew, until autovacuum analyzed it: the first round of
-    `bench/poll.py` on PostgreSQL ran at 8.6 feeds/s with it, 22.5 without."""
+    `bench/poll.py` on PostgreSQL ran at 8.6 feeds/s with it, 22.8 without."""
     connect_args = dict(options.get("connect_args", {}))
     server_settings = {"plan_cache_mode": "force_custom_plan"}
     connect_args["server_settings"] = server_settings | connect_args.get("server_settings", {})

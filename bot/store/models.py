@@ -126,7 +126,8 @@ class Source(Base):
     """A feed the bot polls: the operator's (trusted, for every chat) or added from chats."""
 
     __tablename__ = "sources"
-    __table_args__ = (Index("ix_sources_next_poll", "next_poll_at", "id"),)  # see claims
+    # Claims look for due sources by next poll time (`queries.lease_due_sources`).
+    __table_args__ = (Index("ix_sources_next_poll", "next_poll_at", "id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     url: Mapped[str] = mapped_column(String(2048), unique=True)

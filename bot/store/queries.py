@@ -770,7 +770,7 @@ async def lease_due_sources(
             or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
             or_(Source.claimed_until.is_(None), Source.claimed_until <= now),
         )
-        .order_by(Source.next_poll_at.asc().nulls_first(), Source.id)  # ix_sources_next_poll
+        .order_by(Source.next_poll_at.asc().nulls_first(), Source.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

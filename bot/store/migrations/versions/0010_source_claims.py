@@ -4,8 +4,9 @@ Revision ID: 0010
 Revises: 0009
 
 Several processes poll one database (POLL_PROCESSES, `newsbot poll`); a process claims a
-due source before polling it, so that no other polls it meanwhile; it claims the
-longest-waiting first, read from an index in that order.
+due source before polling it, so that no other polls it meanwhile. Claims look for due
+sources by their next poll time, through an index (PostgreSQL's plan reads only the due
+ones with it).
 """
 
 from collections.abc import Sequence
@@ -23,7 +24,6 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("sources", sa.Column("claimed_until", UTCDateTime(timezone=True), nullable=True))
-    # Claims take the longest-waiting first: read in this order, a claim stops at its limit.
     op.create_index("ix_sources_next_poll", "sources", ["next_poll_at", "id"])
 
 
