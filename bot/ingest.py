@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -31,11 +32,21 @@ from bot.sources.parse import ParsedFeed, parse_document
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import TITLE_LENGTH, Source, utcnow
-from bot.vocabulary import Vocabulary, chat_tag_key, learn_from, parse_chat_tag_key
+from bot.vocabulary import (
+    Pairs,
+    Vocabulary,
+    chat_tag_key,
+    definitions_in,
+    learn_from,
+    parse_chat_tag_key,
+)
 
 log = logging.getLogger(__name__)
 
 REPORT_FAILURE_AFTER = timedelta(hours=24)
+# Documents up to this size are parsed on the event loop (in about 10 ms at most); bigger ones in a
+# thread. On round 1 of bench/poll.py, the thread's round trip cost 0.9 of 4.6 ms per feed.
+PARSE_ON_THE_LOOP_UP_TO = 128 * 1024
 # An alert is edited to list the other outlets that carried its story for a day after it
 # went out, and a minute after the first new one, so several arriving together make one edit.
 REVISE_WITHIN = timedelta(hours=24)
@@ -163,6 +174,16 @@ class _Reading:
                 return
 
 
+@dataclass(frozen=True)
+class _Item:
+    """An item to store, with what can be worked out before the write: its story keys and
+    the definitions it spells out."""
+
+    article: Article
+    keys: list[str]
+    definitions: Pairs
+
+
 @dataclass
 class _Job:
     """A poll's parsed items waiting to be stored; `done` gets (new stories, alerts queued)."""
@@ -170,7 +191,7 @@ class _Job:
     source_id: int
     feed: ParsedFeed
     result: FetchResult
-    keyed: list[tuple[Article, list[str]]]  # the items to store, with their story keys
+    items: list[_Item]
     done: asyncio.Future[tuple[int, int]]
 
 
@@ -269,16 +290,21 @@ class Ingestor:
             read()
             await self._not_modified(source, result, last.ttl if last else None)
             return PollReport(source.id, source.url, not_modified=True)
-        # Parsing takes milliseconds, a hostile document up to seconds: off the event loop.
         # Items exactly as the last stored poll had them were handled then: the parser
         # skips them (by fingerprint) before the costly part of reading them.
-        feed = await asyncio.to_thread(
+        parse = functools.partial(
             parse_document,
             result.content,
             result.url,
             content_type=result.headers.get("content-type"),
             seen=last.items if last else frozenset(),
         )
+        # A feed parses in a millisecond or two, less than a thread's round trip costs; a
+        # big document (a hostile one may take seconds) is parsed off the event loop.
+        if len(result.content) > PARSE_ON_THE_LOOP_UP_TO:
+            feed = await asyncio.to_thread(parse)
+        else:
+            feed = parse()
         read()  # from here on the poll only writes, or waits for the writer
         if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
@@ -312,12 +338,12 @@ class Ingestor:
         """
         # An item with no link, guid or title cannot be recognised again: never alert it.
         search = source.added_by == "search"
-        keyed = [
-            (a, keys)
+        items = [
+            _Item(a, keys, definitions_in(a))
             for a in feed.articles
             if (keys := story_keys(a, source.url, from_search=search))
         ]
-        job = _Job(source.id, feed, result, keyed, asyncio.get_running_loop().create_future())
+        job = _Job(source.id, feed, result, items, asyncio.get_running_loop().create_future())
         self._pending.append(job)
         async with self._writing:
             while not job.done.done():
@@ -367,8 +393,14 @@ class Ingestor:
             return await self._write(batch)
 
     async def _write(self, batch: list[_Job]) -> list[tuple[int, int]]:
-        """Store a batch of polls' new stories, cover and queue, in about eight statements."""
-        async with self._store.transaction() as session:
+        """Store a batch of polls' new stories, cover and queue, in about eight statements.
+
+        Whatever can be read or worked out is, before the first write: on SQLite that write
+        takes the database's one write lock, which every other process waits for until the
+        commit. The transaction is not `durable`: a poll lost to a power cut is redone by
+        the next one (`Store.transaction`).
+        """
+        async with self._store.transaction(durable=False) as session:
             # The time is taken before the index: a follow made after this instant is not
             # in the index, and it also counts as made after the story was first seen.
             now = utcnow()
@@ -377,58 +409,101 @@ class Ingestor:
             positions = [i for i, job in enumerate(batch) if job.source_id in sources]
             jobs = [(batch[i], sources[batch[i].source_id]) for i in positions]
             known = await queries.known_stories(
-                session, (k for job, _s in jobs for _a, keys in job.keyed for k in keys)
+                session, (k for job, _s in jobs for item in job.items for k in item.keys)
             )
-            # New stories first, all inserted in one round trip: a story twice in the batch
-            # is inserted once, by the first poll that has it.
+            # A story twice in the batch is new once, for the first poll that has it.
             first: dict[str, tuple[int, int]] = {}  # story key -> (job, item) new in the batch
-            fresh: list[tuple[int, int, Source, Article, list[str]]] = []
-            for j, (job, source) in enumerate(jobs):
-                for position, (article, keys) in enumerate(job.keyed):
-                    if not any(k in known or k in first for k in keys):
-                        fresh.append((j, position, source, article, keys))
-                        first.update(dict.fromkeys(keys, (j, position)))
+            fresh: list[tuple[int, int]] = []
+            for j, (job, _source) in enumerate(jobs):
+                for position, item in enumerate(job.items):
+                    if not any(k in known or k in first for k in item.keys):
+                        fresh.append((j, position))
+                        first.update(dict.fromkeys(item.keys, (j, position)))
+            # The tags each item matches, and who follows them; a feed's first poll only
+            # learns what is already there, so it matches nothing.
+            matches = {
+                (j, position): found
+                for j, (job, source) in enumerate(jobs)
+                if source.primed
+                for position, item in enumerate(job.items)
+                if (found := index.match(item.article))
+            }
+            follows = await self._audiences(session, jobs, matches)
+
+            # The writes: new stories first, all inserted in one round trip.
             ids = await queries.insert_articles(
                 session,
-                [queries.NewStory(s.id, a, keys, announced=s.primed) for *_p, s, a, keys in fresh],
+                [
+                    queries.NewStory(s.id, item.article, item.keys, announced=s.primed)
+                    for j, position in fresh
+                    for (job, s) in [jobs[j]]
+                    for item in [job.items[position]]
+                ],
                 now,
             )
             stories: dict[tuple[int, int], queries.KnownStory] = {}
-            for (j, position, source, article, _keys), article_id in zip(fresh, ids, strict=True):
+            for (j, position), article_id in zip(fresh, ids, strict=True):
+                job, source = jobs[j]
+                item = job.items[position]
                 search = source.added_by == "search"
                 stories[j, position] = queries.KnownStory(
                     article_id,
                     source.id,
                     source.operator and source.primed,
                     now,
-                    outlet_name(source.title, article.title, from_search=search),
+                    outlet_name(source.title, item.article.title, from_search=search),
                 )
-                await learn_from(session, article_id, source.url, article)
-            to_queue: list[tuple[Source, list[tuple[queries.KnownStory, Article]]]] = []
+                await learn_from(session, article_id, source.url, item.definitions)
+            alerts: list[tuple[int, dict[int, queries.Queued]]] = []
+            feed_of: dict[tuple[int, int], int] = {}  # (article, chat) -> the feed queueing it
             for j, (job, source) in enumerate(jobs):
-                mine: list[tuple[queries.KnownStory, Article]] = []
-                for position, (article, keys) in enumerate(job.keyed):
+                audience = follows.get(None if source.operator else source.id, [])
+                for position, item in enumerate(job.items):
                     story = stories.get((j, position))
                     if story is None:
-                        story = _story_of(keys, known, first, stories)
+                        story = _story_of(item.keys, known, first, stories)
                         if story is None or story.source_id == source.id:
                             continue
-                        await self._cover(session, source, story, article, now)
+                        await self._cover(session, source, story, item.article, now)
                         if story.reached_everyone:
                             continue  # every chat this feed speaks to was considered at first sight
-                    if source.primed:  # the first poll only learns what is already there
-                        mine.append((story, article))
-                to_queue.append((source, mine))
-            queued = await self._queue(session, to_queue, index)
+                    if found := matches.get((j, position)):
+                        by_chat = _alerts_for(story, found, audience)
+                        alerts.append((story.article_id, by_chat))
+                        for chat_id in by_chat:
+                            feed_of.setdefault((story.article_id, chat_id), j)
+            inserted = await queries.enqueue_many(session, alerts)
+            queued = Counter(feed_of[alert] for alert in inserted)
             for job, source in jobs:
                 self._remember_poll(source, job.feed, job.result, now)
                 self._schedule(source, now, job.result, job.feed.ttl_seconds)
                 await _follow_move(session, source, job.result)
-        new = Counter(j for j, *_rest in fresh)
+        new = Counter(j for j, _position in fresh)
         outcomes = [(0, 0)] * len(batch)  # a source deleted meanwhile stores nothing
         for j, position in enumerate(positions):
             outcomes[position] = (new[j], queued[j])
         return outcomes
+
+    @staticmethod
+    async def _audiences(
+        session: AsyncSession,
+        jobs: list[tuple[_Job, Source]],
+        matches: dict[tuple[int, int], dict[str, str]],
+    ) -> dict[int | None, list[queries.Recipient]]:
+        """Who follows the tags `matches` found, by audience: read once for all the
+        operator's feeds (None: they speak to every chat) and once per chat's own feed.
+        A chat's own alias (`chat_tag_key`) counts as its tag."""
+        audiences: dict[int | None, tuple[Source, set[str]]] = {}
+        for (j, _position), matched in matches.items():
+            source = jobs[j][1]
+            _any, keys = audiences.setdefault(
+                None if source.operator else source.id, (source, set())
+            )
+            keys.update(own[1] if (own := parse_chat_tag_key(key)) else key for key in matched)
+        return {
+            audience: await queries.recipients(session, keys, source)
+            for audience, (source, keys) in audiences.items()
+        }
 
     @staticmethod
     async def _cover(
@@ -462,52 +537,6 @@ class Ingestor:
             source.title = feed.title[:TITLE_LENGTH]
         source.primed = True
         source.record_poll(now, None)
-
-    @staticmethod
-    async def _queue(
-        session: AsyncSession,
-        batch: list[tuple[Source, list[tuple[queries.KnownStory, Article]]]],
-        index: TagIndex,
-    ) -> list[int]:
-        """Queue these feeds' stories' alerts; returns how many each feed queued.
-
-        Who follows the matched tags is read once for all the operator's feeds (they speak
-        to every chat) and once per chat's own feed; the outbox is written in one statement.
-        A chat gets a story when it followed a matched tag before the story was first seen;
-        a chat's own alias (`chat_tag_key`) matches for that chat only.
-        """
-        matches = [
-            [(story, found) for story, article in stories if (found := index.match(article))]
-            for _source, stories in batch
-        ]
-        audiences: dict[int | None, tuple[Source, set[str]]] = {}
-        for (source, _stories), found in zip(batch, matches, strict=True):
-            _any, keys = audiences.setdefault(
-                None if source.operator else source.id, (source, set())
-            )
-            keys.update(
-                own[1] if (own := parse_chat_tag_key(key)) else key
-                for _story, matched in found
-                for key in matched
-            )
-        follows = {
-            audience: await queries.recipients(session, keys, source)
-            for audience, (source, keys) in audiences.items()
-            if keys
-        }
-        alerts: list[tuple[int, dict[int, queries.Queued]]] = []
-        feed_of: dict[tuple[int, int], int] = {}  # (article, chat) -> the feed that queued it
-        for position, ((source, _stories), found) in enumerate(zip(batch, matches, strict=True)):
-            audience = follows.get(None if source.operator else source.id, [])
-            for story, matched in found:
-                by_chat = _alerts_for(story, matched, audience)
-                alerts.append((story.article_id, by_chat))
-                for chat_id in by_chat:
-                    feed_of.setdefault((story.article_id, chat_id), position)
-        queued = [0] * len(batch)
-        for alert in await queries.enqueue_many(session, alerts):
-            queued[feed_of[alert]] += 1
-        return queued
 
     def _schedule(
         self, source: Source, now: datetime, result: FetchResult | None, ttl: float | None = None
@@ -549,13 +578,13 @@ class Ingestor:
         One transaction per 304 cost more than the request itself. Until written, the
         sources stay claimed (see `Poller`), so no process polls them again meanwhile; a
         crash before then costs a poll when the claims lapse. If writing fails, the notes
-        are kept for the next flush.
+        are kept for the next flush. Like the polls' stories, they are not `durable`.
         """
         successes, self._successes = self._successes, {}
         if not successes:
             return
         try:
-            async with self._store.transaction() as session:
+            async with self._store.transaction(durable=False) as session:
                 await queries.record_successes(session, list(successes.values()))
         except BaseException:  # kept for the next flush (a newer poll's note wins)
             self._successes = successes | self._successes

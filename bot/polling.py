@@ -81,7 +81,8 @@ class Poller:
                 room = self._claim_ahead * self._concurrency - len(self._in_flight)
                 if room > 0:
                     now = utcnow()
-                    async with self._store.transaction() as session:
+                    # A claim a machine crash undoes is no loss: the claims die with it.
+                    async with self._store.transaction(durable=False) as session:
                         due = await queries.lease_due_sources(
                             session, now, now + queries.CLAIM_LASTS, room, search=self._search
                         )

@@ -78,20 +78,28 @@ class Vocabulary:
         return (await self.snapshot()).table
 
 
-async def learn_from(
-    session: AsyncSession, article_id: int, source_url: str, article: Article
-) -> int:
-    """Record the acronym definitions an article spells out; promote those that recur.
+Pairs = frozenset[tuple[str, str, str, str]]  # (short key, long key, short, long) each
+
+
+def definitions_in(article: Article) -> Pairs:
+    """The acronym definitions an article spells out, as `learn_from` records them.
+
+    Pure, so a poll finds them before it joins a write: the write stays short."""
+    text = "\n".join((article.title, article.summary, article.content))
+    return frozenset(
+        (normalize(d.short), normalize(d.long), d.short, d.long)
+        for d in find_definitions(text)
+        if max(len(d.short), len(d.long)) <= MAX_NAME_LENGTH
+    )
+
+
+async def learn_from(session: AsyncSession, article_id: int, source_url: str, pairs: Pairs) -> int:
+    """Record the definitions an article spelled out (`definitions_in`); promote those
+    that recur.
 
     Returns how many new aliases were learned. A definition becomes an alias only once
     `MIN_ARTICLES` articles from `MIN_SOURCES` hosts agree (see `DefinitionTally`).
     """
-    text = "\n".join((article.title, article.summary, article.content))
-    pairs = {
-        (normalize(d.short), normalize(d.long), d.short, d.long)
-        for d in find_definitions(text)
-        if max(len(d.short), len(d.long)) <= MAX_NAME_LENGTH
-    }
     if not pairs:
         return 0
     await queries.record_definitions(

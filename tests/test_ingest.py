@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
@@ -91,6 +92,34 @@ async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_agai
     feeds.set_feed("/a.xml", rss([FULL_NAME, second_story]), etag=None)
     report = await ingestor.poll(source)  # new bytes: read, and only the new item is news
     assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
+
+
+async def test_a_big_document_is_parsed_off_the_event_loop(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile document may take seconds to parse: past PARSE_ON_THE_LOOP_UP_TO it goes
+    to a thread; a common feed parses on the loop, cheaper than the thread's round trip."""
+    threads: list[bool] = []
+
+    def parse(*args: object, **kwargs: object) -> ingest.ParsedFeed:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_parse(*args, **kwargs)
+
+    real_parse = ingest.parse_document
+    monkeypatch.setattr("bot.ingest.parse_document", parse)
+    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_UP_TO", 2000)
+    feeds.set_feed("/small.xml", rss([FULL_NAME]))
+    padded = {
+        **FULL_NAME,
+        "link": "https://herald.example/big",
+        "guid": "herald-big",
+        "description": FULL_NAME["description"] + " padding" * 300,
+    }
+    feeds.set_feed("/big.xml", rss([padded]))
+    small, big = await _setup(store, feeds, "/small.xml", "/big.xml")
+    assert (await ingestor.poll(small)).new_articles == 1
+    assert (await ingestor.poll(big)).new_articles == 1
+    assert threads == [True, False]
 
 
 async def test_a_late_flush_never_undoes_a_later_poll(

@@ -29,13 +29,35 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets the poller write while the sender reads; foreign keys make cascades real."""
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    """WAL lets the poller write while the sender reads; foreign keys make cascades real;
+    every commit waits for the disk unless its transaction says otherwise (`_redoable`)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+    record.info[_SYNCHRONOUS] = "FULL"
+
+
+_SYNCHRONOUS = "newsbot.synchronous"  # a SQLite connection's mode, in its pool record's info
+
+
+async def _commit_waits(session: AsyncSession, durable: bool) -> None:
+    """Make this transaction's commit wait for the disk, or not (see `Store.transaction`).
+
+    SQLite sets it per connection (`PRAGMA synchronous`, outside a transaction, which the
+    driver opens only at the first write), so a connection's mode is remembered and changed
+    only when it differs. PostgreSQL sets it for the transaction alone (`SET LOCAL`)."""
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        mode = "FULL" if durable else "NORMAL"
+        if connection.info.get(_SYNCHRONOUS) != mode:
+            await connection.exec_driver_sql(f"PRAGMA synchronous={mode}")
+            connection.info[_SYNCHRONOUS] = mode
+    elif not durable:
+        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _asyncpg_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -67,9 +89,19 @@ class Store:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits together, or not at all."""
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits together, or not at all.
+
+        A commit waits until the disk has it, unless the transaction is not `durable`: for
+        work that is redone if lost, such as a poll's stories, alerts and the feed state
+        that says they were stored (SQLite's synchronous=NORMAL, PostgreSQL's
+        synchronous_commit=off). A crash of the machine, not of the process, may undo such
+        a commit and the ones after it, never one before: the log is written in order and a
+        durable commit flushes all of it. So an alert marked sent is never undone: what a
+        crash can take back had not been marked sent, and is polled and queued again.
+        """
         async with self._sessions() as session, session.begin():
+            await _commit_waits(session, durable)
             yield session
 
     async def migrate(self) -> None:

@@ -37,6 +37,26 @@ async def test_postgresql_plans_each_statement_for_its_values(store: Store) -> N
         assert await connection.scalar(text("SHOW search_path")) != "public"  # kept as given
 
 
+async def _commit_mode(store: Store, durable: bool) -> str:
+    """How the disk is waited for at this transaction's commit, in the database's words."""
+    setting = "PRAGMA synchronous" if store.dialect == "sqlite" else "SHOW synchronous_commit"
+    async with store.transaction(durable=durable) as session:
+        return str(await session.scalar(text(setting)))
+
+
+async def test_only_redoable_work_commits_without_waiting_for_the_disk(store: Store) -> None:
+    """A poll's writes may be lost to a machine crash and redone; nothing else may. On
+    SQLite the mode belongs to the connection, so it must follow each transaction back."""
+    sqlite = store.dialect == "sqlite"
+    full, normal = ("2", "1") if sqlite else ("on", "off")
+    store.engine.pool.dispose()  # one connection, reused by all that follows
+    for durable in (True, False, False, True, False, True):
+        assert await _commit_mode(store, durable) == (full if durable else normal)
+    if not sqlite:  # SET LOCAL: the setting ends with its transaction
+        async with store.engine.connect() as connection:
+            assert await connection.scalar(text("SHOW synchronous_commit")) == "on"
+
+
 async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
     try:
