@@ -27,6 +27,7 @@ from bot.core.matching import TagIndex
 from bot.core.tags import Tag, TagError, make_tag
 from bot.core.text import normalize
 from bot.sources.backoff import next_poll_delay
+from bot.sources.feed import pack, unpack
 from bot.sources.fetch import Fetcher, FetchResult
 from bot.sources.parse import ParsedFeed, parse_document
 from bot.store import queries
@@ -121,17 +122,6 @@ async def _follow_move(session: AsyncSession, source: Source, result: FetchResul
         source.url = moved_to
 
 
-@dataclass(frozen=True)
-class _LastPoll:
-    """What this process last stored from a source: the body's digest, each item's
-    fingerprint (see `parse_document`), the feed's <ttl>. Lost on restart, which only
-    costs one full pass."""
-
-    digest: bytes
-    items: frozenset[int]
-    ttl: float | None
-
-
 class _Reading:
     """How many polls are still fetching or parsing, so that the writer can wait a moment
     for them (`settle`) and write them in the same batch."""
@@ -191,6 +181,7 @@ class _Job:
     source_id: int
     feed: ParsedFeed
     result: FetchResult
+    digest: bytes  # of the body (see `Source.body_digest`)
     items: list[_Item]
     done: asyncio.Future[tuple[int, int]]
 
@@ -244,7 +235,6 @@ class Ingestor:
         self._notify = notify
         self._interval = poll_interval
         self._polling: dict[int, asyncio.Lock] = {}
-        self._last_poll: dict[int, _LastPoll] = {}
         self._successes: dict[int, queries.PollSuccess] = {}  # see `flush`
         self._pending: list[_Job] = []  # polls waiting to be stored (see `_store_articles`)
         self._writing = asyncio.Lock()
@@ -283,12 +273,11 @@ class Ingestor:
         if result.error:
             read()
             return await self._failed(source, result.error, result)
-        last = self._last_poll.get(source.id)
         digest = hashlib.blake2b(result.content, digest_size=16).digest()
-        if result.not_modified or (last is not None and last.digest == digest):
+        if result.not_modified or digest == source.body_digest:
             # Unchanged, by the server's word (304) or by the bytes (servers without ETags).
             read()
-            await self._not_modified(source, result, last.ttl if last else None)
+            await self._not_modified(source, result, source.feed_ttl)
             return PollReport(source.id, source.url, not_modified=True)
         # Items exactly as the last stored poll had them were handled then: the parser
         # skips them (by fingerprint) before the costly part of reading them.
@@ -297,7 +286,7 @@ class Ingestor:
             result.content,
             result.url,
             content_type=result.headers.get("content-type"),
-            seen=last.items if last else frozenset(),
+            seen=unpack(source.seen_items),
         )
         # A feed parses in a millisecond or two, less than a thread's round trip costs; a
         # big document (a hostile one may take seconds) is parsed off the event loop.
@@ -309,11 +298,10 @@ class Ingestor:
         if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
         try:
-            new, queued = await self._store_articles(source, feed, result)
+            new, queued = await self._store_articles(source, feed, result, digest)
         except SQLAlchemyError as exc:
             log.exception("storing %s failed", source.url)
             return await self._failed(source, f"could not store the items ({type(exc).__name__})")
-        self._last_poll[source.id] = _LastPoll(digest, feed.fingerprints, feed.ttl_seconds)
         log.info("polled %s: %d new, %d alerts queued", source.url, new, queued)
         return PollReport(
             source.id,
@@ -325,10 +313,7 @@ class Ingestor:
         )
 
     async def _store_articles(
-        self,
-        source: Source,
-        feed: ParsedFeed,
-        result: FetchResult,
+        self, source: Source, feed: ParsedFeed, result: FetchResult, digest: bytes
     ) -> tuple[int, int]:
         """Store new stories and queue their alerts; returns (new stories, alerts queued).
 
@@ -343,7 +328,8 @@ class Ingestor:
             for a in feed.articles
             if (keys := story_keys(a, source.url, from_search=search))
         ]
-        job = _Job(source.id, feed, result, items, asyncio.get_running_loop().create_future())
+        done = asyncio.get_running_loop().create_future()
+        job = _Job(source.id, feed, result, digest, items, done)
         self._pending.append(job)
         async with self._writing:
             while not job.done.done():
@@ -475,7 +461,7 @@ class Ingestor:
             inserted = await queries.enqueue_many(session, alerts)
             queued = Counter(feed_of[alert] for alert in inserted)
             for job, source in jobs:
-                self._remember_poll(source, job.feed, job.result, now)
+                self._remember_poll(source, job, now)
                 self._schedule(source, now, job.result, job.feed.ttl_seconds)
                 await _follow_move(session, source, job.result)
         new = Counter(j for j, _position in fresh)
@@ -529,10 +515,12 @@ class Ingestor:
             )
 
     @staticmethod
-    def _remember_poll(
-        source: Source, feed: ParsedFeed, result: FetchResult, now: datetime
-    ) -> None:
+    def _remember_poll(source: Source, job: _Job, now: datetime) -> None:
+        """What the poll read, for the next one, whichever process makes it."""
+        feed, result = job.feed, job.result
         source.etag, source.last_modified = result.etag, result.last_modified
+        source.body_digest, source.seen_items = job.digest, pack(feed.fingerprints)
+        source.feed_ttl = feed.ttl_seconds
         if feed.title and source.title in ("", source.url):
             source.title = feed.title[:TITLE_LENGTH]
         source.primed = True

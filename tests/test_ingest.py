@@ -94,6 +94,33 @@ async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_agai
     assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
 
 
+async def test_what_a_poll_read_serves_the_next_poll_in_any_process(
+    store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body's digest and the items' fingerprints are stored with the source, so a poll
+    made by another process (POLL_PROCESSES) or after a restart, here another Ingestor,
+    neither reads the same bytes again nor converts the items already stored."""
+    seen: list[frozenset[int]] = []
+
+    def parse(*args: object, **kwargs: object) -> ingest.ParsedFeed:
+        seen.append(kwargs["seen"])
+        return real_parse(*args, **kwargs)
+
+    real_parse = ingest.parse_document
+    monkeypatch.setattr("bot.ingest.parse_document", parse)
+    feeds.set_feed("/a.xml", rss([FULL_NAME]), etag=None)
+    [source] = await _setup(store, feeds, "/a.xml")
+    await ingestor.poll(source)
+    async with Fetcher(allow_private_networks=True) as fetcher:
+        other = Ingestor(store, fetcher, IndexCache(store, Vocabulary(store, ALIASES)))
+        assert (await other.poll(source)).not_modified  # the same bytes, no ETag
+        second_story = {**FULL_NAME, "link": "https://herald.example/b", "guid": "herald-2"}
+        feeds.set_feed("/a.xml", rss([second_story, FULL_NAME]), etag=None)
+        report = await other.poll(source)
+    assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
+    assert seen[0] == frozenset() and len(seen[1]) == 1  # the first item was not read again
+
+
 async def test_a_big_document_is_parsed_off_the_event_loop(
     store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

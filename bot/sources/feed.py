@@ -12,6 +12,8 @@ seen (see `ParsedFeed.fingerprints`).
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -38,11 +40,11 @@ class ParsedFeed:
     out of `articles` because the caller had seen their fingerprints (the `seen` argument
     of the parse functions): the next poll's `seen`. An item's fingerprint covers all that
     its Article is made of (its raw form, the base its link resolves against, the zone its
-    dates are read in), so an item that changed in any of these gets a new one. It uses
-    Python's `hash`, salted per process: fingerprints are for an in-memory memo of this
-    process, never to be stored or sent elsewhere. Different readers fingerprint the same
-    item differently, so a feed that goes from well-formed to broken has all its items
-    converted once more; that costs time, never an item.
+    dates are read in), so an item that changed in any of these gets a new one. They are
+    the same in every process (`fingerprint`), so they are stored with their source and
+    any process polling it next skips those items (`pack` and `unpack`). Different readers
+    fingerprint the same item differently, so a feed that goes from well-formed to broken
+    has all its items converted once more; that costs time, never an item.
     """
 
     title: str
@@ -111,21 +113,42 @@ def read_entries(
     )
 
 
+def fingerprint(*parts: str) -> int:
+    """A 64-bit digest of `parts`, the same in every process (unlike `hash`, which Python
+    salts per process). blake2b: a collision would skip a new item as seen, so not crc32."""
+    data = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def pack(fingerprints: frozenset[int]) -> bytes:
+    """Fingerprints as stored with their source: 8 bytes each."""
+    return struct.pack(f"<{len(fingerprints)}Q", *sorted(fingerprints))
+
+
+def unpack(stored: bytes | None) -> frozenset[int]:
+    """The fingerprints `pack` stored; none for a source not read yet."""
+    if not stored:
+        return frozenset()
+    return frozenset(struct.unpack(f"<{len(stored) // 8}Q", stored[: len(stored) // 8 * 8]))
+
+
 def _fingerprint(entry: Entry, zone: tzinfo) -> int:
     """Everything `_convert` reads of an entry: its fields, the base its link resolves
     against (the reader puts the document's URL there) and the zone of naive dates."""
-    return hash(
-        (
-            entry.title,
-            entry.link,
-            entry.guid,
-            entry.summary,
-            tuple(entry.contents),
-            tuple(entry.categories),
-            tuple(entry.dates),
-            entry.base,
-            zone,
-        )
+    return fingerprint(
+        repr(
+            (
+                entry.title,
+                entry.link,
+                entry.guid,
+                entry.summary,
+                entry.contents,
+                entry.categories,
+                entry.dates,
+                entry.base,
+            )
+        ),
+        repr(zone),
     )
 
 

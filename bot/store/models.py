@@ -14,9 +14,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -151,6 +153,12 @@ class Source(Base):
     failure_reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Set while a process polls it (`queries.lease_due_sources`); lapses if that process dies.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What its last stored poll read, for whichever process polls it next: the body's
+    # digest (the same bytes again are unchanged, for servers without ETags), its items'
+    # fingerprints (those items are not read again; `feed.pack`) and its <ttl> in seconds.
+    body_digest: Mapped[bytes | None] = mapped_column(LargeBinary)
+    seen_items: Mapped[bytes | None] = mapped_column(LargeBinary)
+    feed_ttl: Mapped[float | None] = mapped_column(Float)
 
     def record_poll(self, now: datetime, error: str | None) -> None:
         """Remember a poll's outcome (which ends its claim): a success clears the failure

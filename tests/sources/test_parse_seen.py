@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.article import Article
+from bot.sources.feed import pack, unpack
 from bot.sources.parse import NOT_A_FEED, ParsedFeed, parse_document, parse_feed
 from bot.sources.xmlfeed import read_loose, read_strict
 from tests.sources.test_hostile import CONTENT_TYPES, mutated_samples
@@ -431,3 +436,39 @@ def test_any_seen_subset_leaves_out_exactly_its_items(document: bytes, data: st.
     assert Counter(feed.articles) == Counter(a for f in everything - seen for a in of[f])
     remaining = iter(full.articles)
     assert all(article in remaining for article in feed.articles)  # a subsequence
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    """They are stored with their source and read by whichever process polls it next, so
+    they cannot depend on the process's salt for `hash` (PYTHONHASHSEED)."""
+    names = [name for name in DOCUMENTS if not name.startswith("pages/")][:12]
+    names += list(PAGE_URLS)
+    script = (
+        "import json, sys\n"
+        "from bot.sources.parse import parse_document\n"
+        "from tests.sources.test_parse_seen import PAGE_URLS, fixture\n"
+        "from tests.sources.test_parse_paths import FEED_URL\n"
+        "print(json.dumps({n: sorted(parse_document(fixture(n), PAGE_URLS.get(n, FEED_URL))"
+        ".fingerprints) for n in sys.argv[1:]}))\n"
+    )
+    here = {
+        name: sorted(parse_document(fixture(name), PAGE_URLS.get(name, FEED_URL)).fingerprints)
+        for name in names
+    }
+    assert any(here.values())
+    for seed in ("1", "2"):
+        elsewhere = subprocess.run(
+            [sys.executable, "-c", script, *names],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[2],
+        )
+        assert json.loads(elsewhere.stdout) == here
+
+
+@given(st.frozensets(st.integers(min_value=0, max_value=2**64 - 1), max_size=60))
+def test_stored_fingerprints_come_back_as_they_were(fingerprints: frozenset[int]) -> None:
+    assert unpack(pack(fingerprints)) == fingerprints
+    assert unpack(None) == frozenset() == unpack(b"")
