@@ -389,6 +389,7 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
         feed: f"http://{host(feed, args.hosts)}:{ports[feed % args.hosts]}{path(feed)}"
         for feed in range(args.feeds)
     }
+    before = feedparser_rate(args)  # the machine's speed drifts over a run: see below
     results = [await rounds(args, urls, count) for count in args.processes]
     args.round.value = 1
     floor_304 = await bare_304s([(f, urls[f]) for f in range(args.feeds) if not changed(f)])
@@ -406,10 +407,14 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> None:
             f"  round 1, whole: {result.rate:.1f} feeds/s; "
             f"peak memory of a polling process (max RSS): {result.peak_mb:.0f} MB\n"
         )
-    feedparser_rate = parsers_alone(args, urls[0])
-    print()
+    after = parsers_alone(args, urls[0])
+    yardstick = (before + after) / 2  # taken before and after the rounds
+    print(
+        f"  feedparser before the rounds {before:.1f} feeds/s, after {after:.1f}: "
+        f"the yardstick is {yardstick:.1f}\n"
+    )
     for result in results:
-        ratio = result.rate / feedparser_rate
+        ratio = result.rate / yardstick
         cpu_304 = 1000 * result.not_modified.cpu / result.not_modified.feeds
         print(
             f"{result.processes} process(es): round / feedparser alone {ratio:.1f}x "
@@ -433,11 +438,22 @@ def report_profile(processes: int, files: list[Path]) -> None:
     stats.sort_stats("tottime").print_stats(30)
 
 
+def changed_bodies(args: argparse.Namespace) -> list[bytes]:
+    """The bytes of round 1's changed feeds, as the server sends them."""
+    return [feed_document(f, 2, args.items) for f in range(args.feeds) if changed(f)]
+
+
+def feedparser_rate(args: argparse.Namespace) -> float:
+    """feedparser's CPU feeds per second on a sample of round 1's changed feeds."""
+    sample = changed_bodies(args)[: args.feedparser_sample]
+    return timed(lambda: [feedparser.parse(io.BytesIO(body)) for body in sample], len(sample))
+
+
 def parsers_alone(args: argparse.Namespace, url: str) -> float:
     """Print each parser's CPU speed alone on the bytes of round 1's changed feeds, and return
     feedparser's feeds per second, the round's yardstick."""
     changed_feeds = [f for f in range(args.feeds) if changed(f)]
-    bodies = [feed_document(f, 2, args.items) for f in changed_feeds]
+    bodies = changed_bodies(args)
 
     def rate(name: str, documents: list[bytes], parse: Callable[[bytes], object]) -> float:
         speed = timed(lambda: [parse(body) for body in documents], len(documents))
@@ -445,7 +461,7 @@ def parsers_alone(args: argparse.Namespace, url: str) -> float:
         return speed
 
     print(f"parsers alone, CPU, on the {len(bodies)} changed feeds' bytes (how many timed):")
-    feedparser_rate = rate(
+    yardstick = rate(
         "feedparser",
         bodies[: args.feedparser_sample],
         lambda body: feedparser.parse(io.BytesIO(body)),
@@ -467,7 +483,7 @@ def parsers_alone(args: argparse.Namespace, url: str) -> float:
         bodies,
         lambda body: parse_document(body, url, content_type="application/rss+xml", seen=seen[body]),
     )
-    return feedparser_rate
+    return yardstick
 
 
 PACKAGES = (  # the first one found in a function's file name names its package

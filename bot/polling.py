@@ -23,8 +23,12 @@ from bot.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-POLL_CONCURRENCY = 8
-CLAIM_AHEAD = 16  # sources claimed per poll at a time (see `Poller`)
+# Polls in flight per process. The polls that finish while one batch is being written are
+# written as the next (`Ingestor`), so more in flight make bigger, cheaper batches: 1.6 ms
+# of CPU per changed feed in batches of 8, 1.2 in batches of 16. `Fetcher` still sends at
+# most two requests at a time to one host.
+POLL_CONCURRENCY = 16
+CLAIM_AHEAD = 8  # sources claimed per poll at a time (see `Poller`)
 AFTER_A_CRASHED_POLL = timedelta(minutes=1)  # see `Poller._poll`
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
@@ -72,6 +73,11 @@ def _asyncpg_options(options: dict[str, Any]) -> dict[str, Any]:
     return options | {"connect_args": connect_args}
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's value as text (see orjson in pyproject.toml)."""
+    return orjson.dumps(value).decode()
+
+
 class Store:
     """Owns the engine; every unit of work is one `transaction()`."""
 
@@ -79,6 +85,8 @@ class Store:
         self.url = url
         if make_url(url).get_driver_name() == "asyncpg":
             engine_options = _asyncpg_options(engine_options)
+        json_codec = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+        engine_options = json_codec | engine_options
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
