@@ -16,6 +16,7 @@ from telegram import Bot
 from bot.app import NewsBot
 from bot.config import load_settings
 from bot.core.article import Article
+from bot.core.digest import DigestItem
 from bot.core.tags import Tag
 from bot.delivery import sender as sender_module
 from bot.delivery.limits import Limits, Pacer
@@ -422,6 +423,29 @@ async def test_a_failing_alert_is_postponed_and_no_other_is_sent_twice(
     assert sent == Counter(expected)
     [poisoned] = await _unsent(store)
     assert poisoned.attempts == 1 and "cannot format poison" in poisoned.last_error
+    assert poisoned.next_attempt_at > datetime.now(UTC)
+
+
+async def test_an_alert_a_digest_cannot_list_is_postponed_alone(
+    store: Store, sender: Sender, telegram: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that breaks one alert's line must not keep the digest from going round after
+    round: the digest goes without it, and it waits its backoff, kept."""
+
+    def format_digest(items: list[DigestItem]) -> tuple[str, int]:
+        if any(item.article.title == "poison" for item in items):
+            raise ValueError("cannot list poison")
+        return real(items)
+
+    real = sender_module.format_digest
+    monkeypatch.setattr(sender_module, "format_digest", format_digest)
+    titles = ["one", "two", "poison", "three", "four", "five", "six"]  # past the threshold
+    await _queue(store, *titles)
+    assert await sender.drain_once() == 6
+    [digest] = telegram.sent_messages(GROUP)
+    assert digest.plain_text.startswith("6 new articles") and "poison" not in digest.plain_text
+    [poisoned] = await _unsent(store)
+    assert poisoned.attempts == 1 and "cannot list poison" in poisoned.last_error
     assert poisoned.next_attempt_at > datetime.now(UTC)
 
 

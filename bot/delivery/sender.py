@@ -64,6 +64,10 @@ def _cannot_post(message: str) -> bool:
     return any(reason in message.lower() for reason in _NO_POSTING)
 
 
+def _digest_item(item: queries.Due) -> DigestItem:
+    return DigestItem(item.article.as_value(), item.source_title, item.tags)
+
+
 def _alert_text(item: queries.Due) -> str:
     """A single alert's message, the same when first sent and when edited."""
     return format_alert(
@@ -251,13 +255,34 @@ class Sender:
         return True
 
     async def _send_digest(self, items: list[queries.Due]) -> int:
-        """One message listing the first of these alerts; how many it took (0: they wait)."""
+        """One message listing the first of these alerts; how many it took (0: they wait).
+
+        An alert that cannot be listed (a bug in formatting) is postponed alone, so that it
+        does not hold the others back round after round; they go without it.
+        """
         await self._pacer.wait_turn(items[0].chat_id, items[0].is_group)
-        text, covered = format_digest(
-            [DigestItem(i.article.as_value(), i.source_title, i.tags) for i in items]
-        )
+        try:
+            text, covered = format_digest(list(map(_digest_item, items)))
+        except Exception:
+            items = await self._listable(items)
+            if not items:
+                return 0
+            text, covered = format_digest(list(map(_digest_item, items)))
         ok = await self._deliver(items[:covered], text, buttons.for_digest(), editable=False)
         return covered if ok else 0
+
+    async def _listable(self, items: list[queries.Due]) -> list[queries.Due]:
+        """The alerts a digest can list, each tried alone; the others are postponed."""
+        listable = []
+        for item in items:
+            try:
+                format_digest([_digest_item(item)])
+            except Exception as exc:
+                log.exception("chat %s: alert %s cannot be listed", item.chat_id, item.delivery_id)
+                await self._postpone([item], f"{type(exc).__name__}: {exc}")
+            else:
+                listable.append(item)
+        return listable
 
     async def _send_alert(self, item: queries.Due) -> bool:
         """One alert as its own message, editable later; False when it has to wait."""
