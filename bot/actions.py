@@ -173,7 +173,9 @@ async def _link_and_poll(store: Store, ingestor: Ingestor, chat_id: int, url: st
             await queries.claim_source(session, source.id, utcnow())
     if not created:
         raise ActionError("This chat already has that source.")
-    report = await ingestor.poll(source.id)
+    # Fresh: the source may have been polled before (for another chat, or added and
+    # removed), and this answer tells the chat what it lists and swaps a page for its feed.
+    report = await ingestor.poll(source.id, fresh=True)
     if report.error:
         async with store.transaction() as session:
             await queries.remove_chat_source(session, chat_id, source.id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 from collections import Counter
@@ -29,7 +28,7 @@ from bot.core.text import normalize
 from bot.sources.backoff import next_poll_delay
 from bot.sources.feed import pack, unpack
 from bot.sources.fetch import Fetcher, FetchResult
-from bot.sources.parse import ParsedFeed, parse_document
+from bot.sources.parse import ParsedFeed, parse_document, parse_quickly
 from bot.store import queries
 from bot.store.db import Store
 from bot.store.models import TITLE_LENGTH, Source, utcnow
@@ -45,9 +44,15 @@ from bot.vocabulary import (
 log = logging.getLogger(__name__)
 
 REPORT_FAILURE_AFTER = timedelta(hours=24)
-# Documents up to this size are parsed on the event loop (in about 10 ms at most); bigger ones in a
-# thread. On round 1 of bench/poll.py, the thread's round trip cost 0.9 of 4.6 ms per feed.
+# A common feed is parsed on the event loop: it takes a millisecond or two, less than a
+# thread's round trip costs (0.9 of 4.6 ms a changed feed in round 1 of bench/poll.py). So
+# are the documents the linear-time readers take (`parse_quickly`) up to this size and with
+# at most this many tags, escaped ones counted: HTML's tree builder takes time growing with
+# the square of how deep unclosed tags nest, 6 ms for 3,000 and 1 s for 26,000 (128 KB of
+# <div>s). Everything else, and anything a hostile document may be, goes to a thread.
 PARSE_ON_THE_LOOP_UP_TO = 128 * 1024
+PARSE_ON_THE_LOOP_TAGS = 3_000
+_TAG_MARKS = (b"<", b"&lt;", b"&#")  # a tag, an escaped one, or a character reference
 # An alert is edited to list the other outlets that carried its story for a day after it
 # went out, and a minute after the first new one, so several arriving together make one edit.
 REVISE_WITHIN = timedelta(hours=24)
@@ -241,11 +246,14 @@ class Ingestor:
         self._reading = _Reading()
         self.wake = asyncio.Event()
 
-    async def poll(self, source: Source | int) -> PollReport:
+    async def poll(self, source: Source | int, *, fresh: bool = False) -> PollReport:
         """Poll one source, given as its id or as a row just read (the poller reads every
         due source in one query); a second poll of the same source waits for the first.
 
         The row only says what to fetch: storing stories reads it again in its transaction.
+        A `fresh` poll reads the document whole, as if for the first time (no conditional
+        GET, no item skipped), so that a chat adding a source polled before (for another
+        chat, by another process) is told what it lists, and a page is replaced by its feed.
         """
         source_id = source if isinstance(source, int) else source.id
         lock = self._polling.setdefault(source_id, asyncio.Lock())
@@ -257,43 +265,32 @@ class Ingestor:
                             source = await session.get(Source, source_id)
                     if source is None:
                         return PollReport(source_id, "", error="source no longer exists")
-                    return await self._poll(source, read)
+                    return await self._poll(source, read, fresh)
         finally:
             if not lock.locked():
                 self._polling.pop(source_id, None)
 
-    async def _poll(self, source: Source, read: Callable[[], None]) -> PollReport:
+    async def _poll(self, source: Source, read: Callable[[], None], fresh: bool) -> PollReport:
         """Fetch, parse and store; `read()` says this poll has nothing more to read."""
         result = await self._fetcher.fetch(
             source.url,
-            etag=source.etag,
-            last_modified=source.last_modified,
+            etag=None if fresh else source.etag,
+            last_modified=None if fresh else source.last_modified,
             trusted=source.operator,
         )
         if result.error:
             read()
             return await self._failed(source, result.error, result)
         digest = hashlib.blake2b(result.content, digest_size=16).digest()
-        if result.not_modified or digest == source.body_digest:
+        if result.not_modified or (digest == source.body_digest and not fresh):
             # Unchanged, by the server's word (304) or by the bytes (servers without ETags).
             read()
             await self._not_modified(source, result, source.feed_ttl)
             return PollReport(source.id, source.url, not_modified=True)
         # Items exactly as the last stored poll had them were handled then: the parser
         # skips them (by fingerprint) before the costly part of reading them.
-        parse = functools.partial(
-            parse_document,
-            result.content,
-            result.url,
-            content_type=result.headers.get("content-type"),
-            seen=unpack(source.seen_items),
-        )
-        # A feed parses in a millisecond or two, less than a thread's round trip costs; a
-        # big document (a hostile one may take seconds) is parsed off the event loop.
-        if len(result.content) > PARSE_ON_THE_LOOP_UP_TO:
-            feed = await asyncio.to_thread(parse)
-        else:
-            feed = parse()
+        seen = frozenset() if fresh else unpack(source.seen_items)
+        feed = await self._parse(result, seen)
         read()  # from here on the poll only writes, or waits for the writer
         if feed.error and not feed.fingerprints:
             return await self._failed(source, feed.error, result)
@@ -310,6 +307,20 @@ class Ingestor:
             new_articles=new,
             queued=queued,
             alternates=feed.alternates,
+        )
+
+    @staticmethod
+    async def _parse(result: FetchResult, seen: frozenset[int]) -> ParsedFeed:
+        """The fetched document, parsed on the event loop if it is a common feed, else in a
+        thread (see PARSE_ON_THE_LOOP_UP_TO)."""
+        content, content_type = result.content, result.headers.get("content-type")
+        marks = sum(content.count(mark) for mark in _TAG_MARKS)
+        if len(content) <= PARSE_ON_THE_LOOP_UP_TO and marks <= PARSE_ON_THE_LOOP_TAGS:
+            feed = parse_quickly(content, result.url, content_type=content_type, seen=seen)
+            if feed is not None:
+                return feed
+        return await asyncio.to_thread(
+            parse_document, content, result.url, content_type=content_type, seen=seen
         )
 
     async def _store_articles(

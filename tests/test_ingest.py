@@ -94,20 +94,32 @@ async def test_a_feed_without_validators_sending_the_same_bytes_is_not_read_agai
     assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
 
 
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, frozenset[int]]]:
+    """Each parse a poll makes: (which parser, on the main thread, the `seen` it got)."""
+    calls: list[tuple[str, bool, frozenset[int]]] = []
+
+    def watched(name: str) -> None:
+        real = getattr(ingest, name)
+
+        def parse(*args: object, **kwargs: object) -> ingest.ParsedFeed | None:
+            main = threading.current_thread() is threading.main_thread()
+            calls.append((name, main, kwargs["seen"]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(ingest, name, parse)
+
+    watched("parse_quickly")
+    watched("parse_document")
+    return calls
+
+
 async def test_what_a_poll_read_serves_the_next_poll_in_any_process(
     store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The body's digest and the items' fingerprints are stored with the source, so a poll
     made by another process (POLL_PROCESSES) or after a restart, here another Ingestor,
     neither reads the same bytes again nor converts the items already stored."""
-    seen: list[frozenset[int]] = []
-
-    def parse(*args: object, **kwargs: object) -> ingest.ParsedFeed:
-        seen.append(kwargs["seen"])
-        return real_parse(*args, **kwargs)
-
-    real_parse = ingest.parse_document
-    monkeypatch.setattr("bot.ingest.parse_document", parse)
+    parses = _parses(monkeypatch)
     feeds.set_feed("/a.xml", rss([FULL_NAME]), etag=None)
     [source] = await _setup(store, feeds, "/a.xml")
     await ingestor.poll(source)
@@ -118,35 +130,74 @@ async def test_what_a_poll_read_serves_the_next_poll_in_any_process(
         feeds.set_feed("/a.xml", rss([second_story, FULL_NAME]), etag=None)
         report = await other.poll(source)
     assert (report.items, report.new_articles, report.queued) == (2, 1, 1)
-    assert seen[0] == frozenset() and len(seen[1]) == 1  # the first item was not read again
+    [(_, _, first), (_, _, second)] = parses
+    assert first == frozenset() and len(second) == 1  # the first item was not read again
 
 
-async def test_a_big_document_is_parsed_off_the_event_loop(
+async def test_a_chat_adding_a_source_polled_before_is_told_what_it_lists(
+    store: Store, feeds: FeedServer, ingestor: Ingestor
+) -> None:
+    """Stored validators and digests would make its poll a 304 or 'unchanged': 0 items,
+    and a page kept instead of the feed it links to. The add's poll reads it whole."""
+    page = (
+        '<html><head><link rel="alternate" type="application/rss+xml" '
+        f'href="{feeds.url("/feed.xml")}"></head><body><h1>Herald</h1></body></html>'
+    )
+    feeds.set_feed("/page", page, content_type="text/html; charset=utf-8")
+    feeds.set_feed("/feed.xml", rss([FULL_NAME]))
+    await _setup(store, feeds)
+    for chat in (GROUP, OTHER):
+        added = await actions.add_source(
+            store, ingestor, chat, feeds.url("/page"), allow_private=True
+        )
+        assert (added.url, added.items) == (feeds.url("/feed.xml"), 1)
+    feeds.set_feed("/old.xml", rss([FULL_NAME]), etag=None)
+    await actions.add_source(store, ingestor, GROUP, feeds.url("/old.xml"), allow_private=True)
+    await actions.remove_source(store, GROUP, feeds.url("/old.xml"))
+    again = await actions.add_source(
+        store, ingestor, OTHER, feeds.url("/old.xml"), allow_private=True
+    )
+    assert again.items == 1
+
+
+async def test_a_common_feed_is_parsed_on_the_event_loop_and_the_rest_in_a_thread(
     store: Store, feeds: FeedServer, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hostile document may take seconds to parse: past PARSE_ON_THE_LOOP_UP_TO it goes
-    to a thread; a common feed parses on the loop, cheaper than the thread's round trip."""
-    threads: list[bool] = []
+    """A hostile document may take a second to parse: a big one, one with many tags (an
+    HTML tree builder's time grows with the square of their nesting), a page or broken XML
+    (their readers are the slow ones) go to a thread. A common feed parses on the loop,
+    cheaper than the thread's round trip."""
+    parses = _parses(monkeypatch)
+    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_UP_TO", 4000)
+    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_TAGS", 60)
 
-    def parse(*args: object, **kwargs: object) -> ingest.ParsedFeed:
-        threads.append(threading.current_thread() is threading.main_thread())
-        return real_parse(*args, **kwargs)
+    def story(name: str, description: str = "KIDA said") -> dict[str, str]:
+        link = f"https://herald.example/{name}"
+        return {"title": name, "link": link, "guid": name, "description": description}
 
-    real_parse = ingest.parse_document
-    monkeypatch.setattr("bot.ingest.parse_document", parse)
-    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_UP_TO", 2000)
-    feeds.set_feed("/small.xml", rss([FULL_NAME]))
-    padded = {
-        **FULL_NAME,
-        "link": "https://herald.example/big",
-        "guid": "herald-big",
-        "description": FULL_NAME["description"] + " padding" * 300,
+    documents = {
+        "/common.xml": rss([story("common")]),
+        "/big.xml": rss([story("big", "KIDA said" + " more" * 1000)]),
+        "/tags.xml": rss([story("tags", "KIDA said" + "<div>" * 80)]),
+        "/broken.xml": rss([story("broken")]).replace("</channel>", ""),
+        "/page.html": '<html><head><link rel="alternate" type="application/rss+xml" '
+        'href="/common.xml"></head><body></body></html>',
     }
-    feeds.set_feed("/big.xml", rss([padded]))
-    small, big = await _setup(store, feeds, "/small.xml", "/big.xml")
-    assert (await ingestor.poll(small)).new_articles == 1
-    assert (await ingestor.poll(big)).new_articles == 1
-    assert threads == [True, False]
+    for path, document in documents.items():
+        feeds.set_feed(path, document)
+    sources = await _setup(store, feeds, *documents)
+    for source in sources:
+        assert (await ingestor.poll(source)).error is None
+    where = [(name, main) for name, main, _seen in parses]
+    assert where == [
+        ("parse_quickly", True),  # common.xml
+        ("parse_document", False),  # big.xml: too big to try on the loop
+        ("parse_document", False),  # tags.xml: too many tags
+        ("parse_quickly", True),  # broken.xml: not for the quick readers...
+        ("parse_document", False),  # ...so read in a thread
+        ("parse_quickly", True),  # page.html: the same
+        ("parse_document", False),
+    ]
 
 
 async def test_a_late_flush_never_undoes_a_later_poll(

@@ -14,7 +14,7 @@ from bot.sources.feed import MAX_ITEMS, ParsedFeed
 from bot.sources.jsonfeed import read_json_feed
 from bot.sources.pages import discover_feeds, parse_article_list
 from bot.sources.text import html_to_text
-from bot.sources.xmlfeed import NOT_A_FEED, read_xml_feed
+from bot.sources.xmlfeed import NOT_A_FEED, read_well_formed, read_xml_feed
 
 __all__ = [
     "ENTITIES_REFUSED",
@@ -26,6 +26,7 @@ __all__ = [
     "parse_article_list",
     "parse_document",
     "parse_feed",
+    "parse_quickly",
 ]
 
 ENTITIES_REFUSED = "refused: the feed declares XML entities"
@@ -45,11 +46,11 @@ def parse_feed(
     `url` is the document's own URL (relative links resolve against it); `content_type` is
     the HTTP Content-Type header, whose charset is believed when the bytes agree.
 
-    `seen` is the `fingerprints` of an earlier ParsedFeed of the same process, typically the
-    last poll of the same source: items with one of these fingerprints are exactly as they
-    were then and are not converted again, so `articles` holds only the other items, while
-    `fingerprints`, `error` and the rest are as without `seen`. Every item is unseen by
-    default, so `articles` holds them all.
+    `seen` is the `fingerprints` of an earlier ParsedFeed, typically the last poll of the
+    same source (stored with it, see `feed.pack`): items with one of these fingerprints are
+    exactly as they were then and are not converted again, so `articles` holds only the
+    other items, while `fingerprints`, `error` and the rest are as without `seen`. Every
+    item is unseen by default, so `articles` holds them all.
     """
     return _parse(content, url, content_type, max_items, seen, pages=False)
 
@@ -67,6 +68,36 @@ def parse_document(
     return _parse(content, url, content_type, max_items, seen, pages=True)
 
 
+def parse_quickly(
+    content: bytes,
+    url: str,
+    *,
+    content_type: str | None = None,
+    max_items: int = MAX_ITEMS,
+    seen: frozenset[int] = frozenset(),
+) -> ParsedFeed | None:
+    """`parse_document` by the readers whose time grows in step with the document's size:
+    a JSON Feed, or a well-formed RSS or Atom feed read by lxml. None for the rest (an HTML
+    page, broken XML): their readers can take a second on a hostile document of a hundred
+    kilobytes, so the caller parses those with `parse_document` in a thread."""
+    try:
+        return _read_quickly(decode(content, content_type).text, url, max_items, seen)
+    except Exception as exc:  # a bug of ours must cost one document, not the poller
+        return ParsedFeed(title="", articles=[], error=f"could not read the document: {exc!r}")
+
+
+def _read_quickly(text: str, url: str, max_items: int, seen: frozenset[int]) -> ParsedFeed | None:
+    # A plain substring test instead of a parse: billion laughs and external entities are
+    # refused before any parser sees them, in every encoding since `text` is decoded.
+    if "<!ENTITY" in text:
+        return ParsedFeed(title="", articles=[], error=ENTITIES_REFUSED)
+    if text.lstrip()[:1] in ("{", "["):
+        return read_json_feed(text, url, max_items, seen)
+    if _HTML_START.match(text):
+        return None
+    return read_well_formed(text, url, max_items, seen)
+
+
 def _parse(
     content: bytes,
     url: str,
@@ -77,17 +108,13 @@ def _parse(
 ) -> ParsedFeed:
     try:
         text = decode(content, content_type).text
-        # A plain substring test instead of a parse: billion laughs and external entities are
-        # refused before any parser sees them, in every encoding since `text` is decoded.
-        if "<!ENTITY" in text:
-            return ParsedFeed(title="", articles=[], error=ENTITIES_REFUSED)
-        if text.lstrip()[:1] in ("{", "["):
-            return read_json_feed(text, url, max_items, seen)
+        if (quick := _read_quickly(text, url, max_items, seen)) is not None:
+            return quick
         if _HTML_START.match(text):
             if pages:
                 return parse_article_list(text, url, max_items=max_items, seen=seen)
             return ParsedFeed(title="", articles=[], error=NOT_A_FEED)
-        feed = read_xml_feed(text, url, max_items, seen)
+        feed = read_xml_feed(text, url, max_items, seen)  # the loose reader, this time
         if pages and feed.error == NOT_A_FEED:  # HTML without <html>
             return parse_article_list(text, url, max_items=max_items, seen=seen)
         return feed

@@ -98,6 +98,13 @@ def read_xml_feed(
     return read_strict(text, url, max_items, seen) or read_loose(text, url, max_items, seen)
 
 
+def read_well_formed(
+    text: str, url: str, max_items: int, seen: frozenset[int] = frozenset()
+) -> ParsedFeed | None:
+    """`read_xml_feed` by the strict reader only: None where the loose one would be needed."""
+    return read_strict(_XML_DECLARATION.sub("", text, count=1), url, max_items, seen)
+
+
 # -- the strict reader ---------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,7 +33,7 @@ def alembic_config(url: str) -> Config:
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     """WAL lets the poller write while the sender reads; foreign keys make cascades real;
-    every commit waits for the disk unless its transaction says otherwise (`_redoable`)."""
+    every commit waits for the disk unless its transaction says otherwise (`_commit_waits`)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -74,8 +75,22 @@ def _asyncpg_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_text(value: Any) -> str:
-    """A JSON column's value as text (see orjson in pyproject.toml)."""
-    return orjson.dumps(value).decode()
+    """A JSON column's value as text (see orjson in pyproject.toml). orjson refuses what is
+    not valid UTF-8, such as a lone surrogate a feed's JSON may hold ("\\ud800"): the
+    stdlib writes that as an escape, as it always has, rather than fail the feed."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
+def _json_value(text: str | bytes) -> Any:
+    """A JSON column's text as a value: orjson, and the stdlib for what orjson refuses to
+    read, such as the lone surrogates `_json_text` (and releases before orjson) wrote."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class Store:
@@ -85,7 +100,7 @@ class Store:
         self.url = url
         if make_url(url).get_driver_name() == "asyncpg":
             engine_options = _asyncpg_options(engine_options)
-        json_codec = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+        json_codec = {"json_serializer": _json_text, "json_deserializer": _json_value}
         engine_options = json_codec | engine_options
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":

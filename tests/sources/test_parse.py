@@ -171,7 +171,8 @@ def test_billion_laughs_is_refused_before_any_parser_sees_it(
     def no_parser(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("an XML parser was given an entity declaration")
 
-    monkeypatch.setattr("bot.sources.parse.read_xml_feed", no_parser)
+    for reader in ("read_well_formed", "read_xml_feed"):
+        monkeypatch.setattr(f"bot.sources.parse.{reader}", no_parser)
     feed = parse_fixture("billion_laughs.xml")
 
     assert (feed.articles, feed.error) == ([], ENTITIES_REFUSED)
