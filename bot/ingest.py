@@ -44,15 +44,6 @@ from bot.vocabulary import (
 log = logging.getLogger(__name__)
 
 REPORT_FAILURE_AFTER = timedelta(hours=24)
-# A common feed is parsed on the event loop: it takes a millisecond or two, less than a
-# thread's round trip costs (0.9 of 4.6 ms a changed feed in round 1 of bench/poll.py). So
-# are the documents the linear-time readers take (`parse_quickly`) up to this size and with
-# at most this many tags, escaped ones counted: HTML's tree builder takes time growing with
-# the square of how deep unclosed tags nest, 6 ms for 3,000 and 1 s for 26,000 (128 KB of
-# <div>s). Everything else, and anything a hostile document may be, goes to a thread.
-PARSE_ON_THE_LOOP_UP_TO = 128 * 1024
-PARSE_ON_THE_LOOP_TAGS = 3_000
-_TAG_MARKS = (b"<", b"&lt;", b"&#")  # a tag, an escaped one, or a character reference
 # An alert is edited to list the other outlets that carried its story for a day after it
 # went out, and a minute after the first new one, so several arriving together make one edit.
 REVISE_WITHIN = timedelta(hours=24)
@@ -311,17 +302,16 @@ class Ingestor:
 
     @staticmethod
     async def _parse(result: FetchResult, seen: frozenset[int]) -> ParsedFeed:
-        """The fetched document, parsed on the event loop if it is a common feed, else in a
-        thread (see PARSE_ON_THE_LOOP_UP_TO)."""
+        """The fetched document, parsed on the event loop if it is a common feed (a
+        millisecond or two, less than a thread's round trip costs: 0.9 of 4.6 ms a changed
+        feed in round 1 of bench/poll.py), else in a thread (see `parse_quickly`)."""
         content, content_type = result.content, result.headers.get("content-type")
-        marks = sum(content.count(mark) for mark in _TAG_MARKS)
-        if len(content) <= PARSE_ON_THE_LOOP_UP_TO and marks <= PARSE_ON_THE_LOOP_TAGS:
-            feed = parse_quickly(content, result.url, content_type=content_type, seen=seen)
-            if feed is not None:
-                return feed
-        return await asyncio.to_thread(
-            parse_document, content, result.url, content_type=content_type, seen=seen
-        )
+        feed = parse_quickly(content, result.url, content_type=content_type, seen=seen)
+        if feed is None:
+            feed = await asyncio.to_thread(
+                parse_document, content, result.url, content_type=content_type, seen=seen
+            )
+        return feed
 
     async def _store_articles(
         self, source: Source, feed: ParsedFeed, result: FetchResult, digest: bytes

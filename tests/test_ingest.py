@@ -168,8 +168,8 @@ async def test_a_common_feed_is_parsed_on_the_event_loop_and_the_rest_in_a_threa
     (their readers are the slow ones) go to a thread. A common feed parses on the loop,
     cheaper than the thread's round trip."""
     parses = _parses(monkeypatch)
-    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_UP_TO", 4000)
-    monkeypatch.setattr("bot.ingest.PARSE_ON_THE_LOOP_TAGS", 60)
+    monkeypatch.setattr("bot.sources.parse.QUICK_UP_TO", 4000)
+    monkeypatch.setattr("bot.sources.parse.QUICK_TAGS", 60)
 
     def story(name: str, description: str = "KIDA said") -> dict[str, str]:
         link = f"https://herald.example/{name}"
@@ -189,14 +189,13 @@ async def test_a_common_feed_is_parsed_on_the_event_loop_and_the_rest_in_a_threa
     for source in sources:
         assert (await ingestor.poll(source)).error is None
     where = [(name, main) for name, main, _seen in parses]
+    quick, thread = ("parse_quickly", True), ("parse_document", False)
     assert where == [
-        ("parse_quickly", True),  # common.xml
-        ("parse_document", False),  # big.xml: too big to try on the loop
-        ("parse_document", False),  # tags.xml: too many tags
-        ("parse_quickly", True),  # broken.xml: not for the quick readers...
-        ("parse_document", False),  # ...so read in a thread
-        ("parse_quickly", True),  # page.html: the same
-        ("parse_document", False),
+        quick,  # common.xml: read on the loop
+        *(quick, thread),  # big.xml: refused by parse_quickly, so read in a thread
+        *(quick, thread),  # tags.xml: too many tags
+        *(quick, thread),  # broken.xml: not for the quick readers
+        *(quick, thread),  # page.html: the same
     ]
 
 

@@ -94,15 +94,21 @@ def read_xml_feed(
     text: str, url: str, max_items: int, seen: frozenset[int] = frozenset()
 ) -> ParsedFeed:
     """An RSS or Atom document (already decoded) as a ParsedFeed; never raises."""
-    text = _XML_DECLARATION.sub("", text, count=1)
-    return read_strict(text, url, max_items, seen) or read_loose(text, url, max_items, seen)
+    return read_well_formed(text, url, max_items, seen) or read_broken(text, url, max_items, seen)
 
 
 def read_well_formed(
     text: str, url: str, max_items: int, seen: frozenset[int] = frozenset()
 ) -> ParsedFeed | None:
-    """`read_xml_feed` by the strict reader only: None where the loose one would be needed."""
+    """`read_xml_feed` by the strict reader only: None where the loose one is needed."""
     return read_strict(_XML_DECLARATION.sub("", text, count=1), url, max_items, seen)
+
+
+def read_broken(
+    text: str, url: str, max_items: int, seen: frozenset[int] = frozenset()
+) -> ParsedFeed:
+    """`read_xml_feed` by the loose reader only, for what `read_well_formed` cannot read."""
+    return read_loose(_XML_DECLARATION.sub("", text, count=1), url, max_items, seen)
 
 
 # -- the strict reader ---------------------------------------------------------------------

@@ -171,7 +171,7 @@ def test_billion_laughs_is_refused_before_any_parser_sees_it(
     def no_parser(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("an XML parser was given an entity declaration")
 
-    for reader in ("read_well_formed", "read_xml_feed"):
+    for reader in ("read_well_formed", "read_broken"):
         monkeypatch.setattr(f"bot.sources.parse.{reader}", no_parser)
     feed = parse_fixture("billion_laughs.xml")
 
